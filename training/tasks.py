@@ -1,0 +1,73 @@
+"""The task registry: the five segmentation tasks of the benchmark, as the Zenodo record ships them.
+
+This is the one place that knows each task's section size, class count, ViT patch grid, folder names and
+the paper's batch size. Other code asks `get_task(key)` or `resolve_tasks(params)`; the demo profile of
+`params.yaml` may shrink sections (`data.synthetic.shapes`), and then the patch grid follows the shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+PATCH_SIZE = 14
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One benchmark task: what a sample looks like on disk and how the ViT sees it."""
+
+    key: str
+    title: str
+    shape: tuple[int, int]
+    num_classes: int
+    patch_grid: tuple[int, int]
+    paper_batch_size: int
+    input_dir: str
+    label_dir: str
+    train_count: int
+    test_count: int
+
+    @property
+    def vit_input_shape(self) -> tuple[int, int]:
+        """Height and width of the section after resizing to the ViT patch grid."""
+        return self.patch_grid[0] * PATCH_SIZE, self.patch_grid[1] * PATCH_SIZE
+
+    def with_shape(self, shape: tuple[int, int]) -> TaskSpec:
+        """The same task at another section size, its patch grid rounded up to cover the section."""
+        height, width = (int(size) for size in shape)
+        grid = (math.ceil(height / PATCH_SIZE), math.ceil(width / PATCH_SIZE))
+        return replace(self, shape=(height, width), patch_grid=grid)
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.key: spec
+    for spec in (
+        TaskSpec("seam", "Seismic Facies", (1006, 782), 6, (72, 56), 3, "input", "target", 250, 45),
+        TaskSpec("salt", "Seismic Geobody", (224, 224), 2, (20, 20), 32, "input", "target", 3000, 1000),
+        TaskSpec("crater", "Crater", (1022, 1022), 2, (73, 73), 3, "image", "label", 1000, 199),
+        TaskSpec("das", "DAS", (512, 512), 2, (37, 37), 6, "image", "label", 115, 28),
+        TaskSpec("fault", "Deep Fault", (896, 896), 2, (64, 64), 6, "image", "label", 1081, 269),
+    )
+}
+
+
+def get_task(key: str) -> TaskSpec:
+    """The registered task called `key`; an unknown key is an error naming the known ones."""
+    try:
+        return TASKS[key]
+    except KeyError:
+        raise KeyError(f"unknown task {key!r}; known tasks: {', '.join(TASKS)}") from None
+
+
+def resolve_tasks(params: Mapping[str, Any]) -> dict[str, TaskSpec]:
+    """The tasks selected by `params['tasks']`, at the section sizes of the configured data source."""
+    data = params.get("data", {})
+    shapes = data.get("synthetic", {}).get("shapes", {}) if data.get("source") == "synthetic" else {}
+    resolved = {}
+    for key in params["tasks"]:
+        spec = get_task(key)
+        resolved[key] = spec.with_shape(tuple(shapes[key])) if key in shapes else spec
+    return resolved
