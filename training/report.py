@@ -1,0 +1,130 @@
+"""The benchmark's two result tables (mIoU and mPA, networks x tasks), set beside the paper's numbers.
+
+Rows and columns follow the seed README of arXiv 2408.12396: networks Unet, DINOv2-LINEAR, -PUP, -DPT,
+-MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault. Our tables always hold the full
+grid, so a cell we did not run is NaN and its paper number still shows in the markdown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from training.tasks import get_task
+
+PAPER_TASKS = ("seam", "salt", "crater", "das", "fault")
+TASK_COLUMNS = [get_task(key).title for key in PAPER_TASKS]
+
+NETWORK_ROWS = {
+    "unet": "Unet",
+    "linear": "DINOv2-LINEAR",
+    "pup": "DINOv2-PUP",
+    "dpt": "DINOv2-DPT",
+    "mla": "DINOv2-MLA",
+}
+# The UNet baseline always trains fully; only the ViT networks have a fine-tuning mode worth a row label.
+MODE_FREE_NETWORKS = ("unet",)
+
+
+def _paper_table(rows: list[list[float]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, index=list(NETWORK_ROWS.values()), columns=TASK_COLUMNS)
+    table.index.name = "Network"
+    return table
+
+
+PAPER_MIOU = _paper_table([
+    [0.5490, 0.8636, 0.5812, 0.7271, 0.6858],
+    [0.6565, 0.8965, 0.6857, 0.8112, 0.6372],
+    [0.6885, 0.8935, 0.6937, 0.8487, 0.7088],
+    [0.6709, 0.8912, 0.6917, 0.8672, 0.7334],
+    [0.6826, 0.8969, 0.6949, 0.8591, 0.7613],
+])
+PAPER_MPA = _paper_table([
+    [0.7693, 0.9112, 0.6265, 0.7865, 0.7439],
+    [0.8732, 0.9374, 0.7481, 0.9033, 0.7519],
+    [0.9102, 0.9357, 0.7529, 0.9210, 0.7793],
+    [0.8826, 0.9377, 0.7462, 0.9119, 0.7985],
+    [0.8975, 0.9383, 0.7476, 0.9222, 0.8195],
+])
+
+# table key -> (markdown title, the paper's table)
+METRIC_TABLES = {"miou": ("mIoU", PAPER_MIOU), "mpa": ("mPA", PAPER_MPA)}
+
+
+def _network_row(network: str) -> str:
+    try:
+        return NETWORK_ROWS[network]
+    except KeyError:
+        raise KeyError(f"unknown network {network!r}; known networks: {', '.join(NETWORK_ROWS)}") from None
+
+
+def _needs_mode(network: str, modes: list[str]) -> bool:
+    return network not in MODE_FREE_NETWORKS and len(modes) > 1
+
+
+def _row_labels(modes: list[str]) -> dict[tuple[str, str | None], str]:
+    """(network, mode) -> row label in paper order; the mode joins the label only when several exist."""
+    labels = {}
+    for network, row in NETWORK_ROWS.items():
+        if _needs_mode(network, modes):
+            labels.update({(network, mode): f"{row} ({mode})" for mode in modes})
+        else:
+            labels[(network, None)] = row
+    return labels
+
+
+def benchmark_tables(results: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Our mIoU and mPA tables from per-run results (dicts with task, network, mode, miou, mpa)."""
+    results = list(results)
+    modes = sorted({str(r["mode"]) for r in results if r["network"] not in MODE_FREE_NETWORKS})
+    labels = _row_labels(modes)
+    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=TASK_COLUMNS)
+              for key in METRIC_TABLES}
+    filled: set[tuple[str, str]] = set()
+    for result in results:
+        network = result["network"]
+        _network_row(network)
+        row = labels[(network, str(result["mode"]) if _needs_mode(network, modes) else None)]
+        column = get_task(result["task"]).title
+        if (row, column) in filled:
+            raise ValueError(f"benchmark results: two results for {row} on task {result['task']!r}")
+        filled.add((row, column))
+        for key, table in tables.items():
+            table.loc[row, column] = float(result[key])
+    for table in tables.values():
+        table.index.name = "Network"
+    return tables
+
+
+def _paper_row(label: str, paper: pd.DataFrame) -> str | None:
+    """The paper row that our row `label` (maybe with a " (mode)" suffix) corresponds to."""
+    return next((row for row in paper.index if label == row or label.startswith(f"{row} (")), None)
+
+
+def _cell(ours: float, paper: float | None) -> str:
+    text = "—" if math.isnan(ours) else f"{ours:.4f}"
+    return text if paper is None else f"{text} (paper {paper:.4f})"
+
+
+def _beside_paper(table: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """`table` as strings, each cell "ours (paper X)" where the paper published a number."""
+    cells = pd.DataFrame("", index=table.index, columns=table.columns)
+    for label in table.index:
+        paper_row = _paper_row(label, paper)
+        for column in table.columns:
+            published = paper.loc[paper_row, column] if paper_row and column in paper.columns else None
+            cells.loc[label, column] = _cell(float(table.loc[label, column]), published)
+    return cells
+
+
+def tables_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
+    """The mIoU and mPA tables as markdown, titled, with the paper's number beside ours in each cell."""
+    sections = []
+    for key, (title, paper) in METRIC_TABLES.items():
+        if key not in tables:
+            raise KeyError(f"benchmark tables: missing the {key!r} table (have {', '.join(tables)})")
+        sections.append(f"## {title}\n\n{_beside_paper(tables[key], paper).to_markdown()}\n")
+    return "\n".join(sections)
