@@ -1,0 +1,1 @@
+"""The data layer: fetching the Zenodo record, safe extraction, validation, splits and prepared arrays."""
