@@ -1,0 +1,307 @@
+"""The training loop and the evaluation of a trained model.
+
+`fit` trains with AdamW and a per-step schedule, selects the epoch with the best validation mIoU (never
+the test split), checkpoints atomically after every epoch and resumes from `last.pt` to exactly the
+weights an uninterrupted run would reach. `evaluate` scores a model on a dataset under both protocols of
+`training.metrics`. On CUDA both run under bf16 autocast (fused AdamW); on the CPU in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from training.checkpoint import load_checkpoint, save_atomic
+from training.losses import LOSSES, build_loss
+from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores
+from training.schedule import SCHEDULES, build_scheduler
+from training.seeding import capture_rng_state, restore_rng_state, seed_everything
+
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+# Settings that may differ between an interrupted run and its resume.
+_RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
+
+
+@dataclass
+class FitConfig:
+    """Training settings. The defaults are the paper's: AdamW (lr 1e-5, weight decay 0.01, betas 0.7/0.999),
+    100 epochs, weighted dice, seed 1234, constant learning rate."""
+
+    epochs: int = 100
+    batch_size: int = 4
+    lr: float = 1e-5
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.7, 0.999)
+    warmup_epochs: int = 0
+    schedule: str = "constant"
+    loss: str = "weighted_dice"
+    seed: int = 1234
+    num_workers: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.betas, list):
+            self.betas = tuple(self.betas)
+        valid = {
+            "epochs": _is_int(self.epochs, minimum=1),
+            "batch_size": _is_int(self.batch_size, minimum=1),
+            "lr": _is_number(self.lr) and self.lr > 0,
+            "weight_decay": _is_number(self.weight_decay) and self.weight_decay >= 0,
+            "betas": isinstance(self.betas, tuple) and len(self.betas) == 2
+            and all(_is_number(b) and 0 <= b < 1 for b in self.betas),
+            "warmup_epochs": _is_int(self.warmup_epochs, minimum=0) and self.warmup_epochs <= self.epochs,
+            "schedule": self.schedule in SCHEDULES,
+            "loss": self.loss in LOSSES,
+            "seed": _is_int(self.seed, minimum=0),
+            "num_workers": _is_int(self.num_workers, minimum=0),
+        }
+        bad = [name for name, ok in valid.items() if not ok]
+        if bad:
+            raise ValueError("invalid fit settings: " + ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
+                             + f" (schedules: {sorted(SCHEDULES)}; losses: {sorted(LOSSES)})")
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> FitConfig:
+        """A config from a mapping such as params.yaml's `train` section; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"unknown fit settings {unknown}; known: {sorted(known)}")
+        return cls(**settings)
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """history: one dict per epoch (epoch, train_loss, train_miou, val_loss, val_miou, val_mpa, lr);
+    best_state: the file holding the best epoch's weights, which the model also holds after `fit`."""
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_miou: float
+    best_state: Path
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """scores: the pooled confusion-matrix protocol (the default); batch_mean: the authors' protocol
+    ({"miou", "mpa"}); confusion: the (C, C) counts, row = label, column = prediction."""
+
+    scores: SegmentationScores
+    batch_mean: dict[str, float]
+    confusion: np.ndarray
+
+
+class FitCallback(Protocol):
+    """Told after each epoch's checkpoint is written; an exception it raises stops `fit`."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the previous epoch's checkpoint is left as it was."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" is CUDA when available, else the CPU; any other name must be a device torch can use here."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {name!r}: {error}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but CUDA is not available here")
+    return device
+
+
+def _autocast(device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@dataclass
+class _PassResult:
+    loss: float
+    confusion: ConfusionMatrix
+    batch_mean: BatchMeanScores
+
+
+@torch.inference_mode()
+def _evaluation_pass(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device,
+                     loss_fn: nn.Module | None = None, desc: str = "evaluate") -> _PassResult:
+    model.eval()
+    result = _PassResult(math.nan, ConfusionMatrix(num_classes), BatchMeanScores(num_classes))
+    loss_sum = 0.0
+    samples = 0
+    for x, y in tqdm(loader, desc=desc, leave=False, disable=None):
+        x, y = x.to(device), y.to(device)
+        with _autocast(device):
+            logits = model(x)
+        logits = logits.float()
+        if loss_fn is not None:
+            loss_sum += float(loss_fn(logits, y)) * len(y)
+        samples += len(y)
+        predicted = logits.argmax(dim=1)
+        result.confusion.update(predicted, y)
+        result.batch_mean.update(predicted, y)
+    if loss_fn is not None:
+        result.loss = loss_sum / samples
+    return result
+
+
+def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: Optimizer,
+                 scheduler: LRScheduler, num_classes: int, device: torch.device, epoch: int,
+                 epochs: int) -> tuple[float, float]:
+    """One pass over the training set; returns (mean loss per sample, running mIoU of the epoch)."""
+    model.train()
+    running = ConfusionMatrix(num_classes)
+    loss_sum = 0.0
+    samples = 0
+    bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=None)
+    for step, (x, y) in enumerate(bar, start=1):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"non-finite training loss ({value}) at epoch {epoch}, step {step}; "
+                                     "the checkpoint of the last completed epoch is kept")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        loss_sum += value * len(y)
+        samples += len(y)
+        running.update(logits.detach().argmax(dim=1), y)
+        bar.set_postfix(loss=f"{value:.4f}", miou=f"{running.compute().miou:.3f}", refresh=False)
+    return loss_sum / samples, running.compute().miou
+
+
+@dataclass
+class _Progress:
+    """What a resumed run needs besides the model, optimizer, scheduler and RNG states."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_miou: float = -math.inf
+    best_model: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _resume(path: Path, config: FitConfig, model: nn.Module, optimizer: Optimizer,
+            scheduler: LRScheduler) -> _Progress:
+    checkpoint = load_checkpoint(path)
+    saved, current = checkpoint["config"], asdict(config)
+    changed = [k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    if changed:
+        raise ValueError(f"cannot resume from {path}: settings changed since it was written: "
+                         + ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+                         + "; use another checkpoint folder or delete it")
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    restore_rng_state(checkpoint["rng"])
+    return _Progress(checkpoint["epoch"], checkpoint["history"], checkpoint["best_epoch"],
+                     checkpoint["best_val_miou"], checkpoint["best_model"])
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+def _loader(dataset: Dataset, config: FitConfig, device: torch.device,
+            generator: torch.Generator | None = None) -> DataLoader:
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=generator is not None,
+                      generator=generator, num_workers=config.num_workers, pin_memory=device.type == "cuda")
+
+
+def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int, config: FitConfig,
+        checkpoint_dir: Path, callbacks: Sequence[FitCallback] = ()) -> FitResult:
+    """Train `model` on `train_set`, select the best epoch by validation mIoU and leave it in `model`.
+
+    Items of both datasets are (x (1, H, W) float32, y (H, W) int64). When `checkpoint_dir/last.pt`
+    exists, training resumes from it (the settings must match, except device and num_workers). A fresh run
+    seeds every generator with `config.seed`; build the model before calling (after seeding, if its
+    initialization must be reproducible). The model stays on the training device.
+    """
+    device = resolve_device(config.device)
+    for name, dataset in (("training", train_set), ("validation", val_set)):
+        if len(dataset) == 0:
+            raise ValueError(f"the {name} set is empty")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("the model has no trainable parameter")
+    model.to(device)
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas,
+                                  weight_decay=config.weight_decay, fused=device.type == "cuda")
+    scheduler = build_scheduler(config.schedule, optimizer, epochs=config.epochs,
+                                warmup_epochs=config.warmup_epochs,
+                                steps_per_epoch=math.ceil(len(train_set) / config.batch_size))
+    loss_fn = build_loss(config.loss, num_classes)
+    val_loader = _loader(val_set, config, device)
+    checkpoint_dir = Path(checkpoint_dir)
+    last_path, best_path = checkpoint_dir / LAST_CHECKPOINT, checkpoint_dir / BEST_CHECKPOINT
+    if last_path.exists():
+        progress = _resume(last_path, config, model, optimizer, scheduler)
+    else:
+        seed_everything(config.seed)
+        progress = _Progress()
+
+    for epoch in range(progress.epoch + 1, config.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        shuffle = torch.Generator().manual_seed(config.seed + epoch)
+        train_loss, train_miou = _train_epoch(model, _loader(train_set, config, device, shuffle), loss_fn,
+                                              optimizer, scheduler, num_classes, device, epoch, config.epochs)
+        validation = _evaluation_pass(model, val_loader, num_classes, device, loss_fn, desc="validate")
+        scores = validation.confusion.compute()
+        metrics = {"train_loss": train_loss, "train_miou": train_miou, "val_loss": validation.loss,
+                   "val_miou": scores.miou, "val_mpa": scores.mpa, "lr": lr}
+        progress.history.append({"epoch": epoch, **metrics})
+        progress.epoch = epoch
+        if scores.miou > progress.best_val_miou:
+            progress.best_epoch, progress.best_val_miou = epoch, scores.miou
+            progress.best_model = _cpu_state(model)
+            save_atomic({"model": progress.best_model, "epoch": epoch, "val_miou": scores.miou}, best_path)
+        save_atomic({"config": asdict(config), "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "rng": capture_rng_state(), **vars(progress)}, last_path)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, dict(metrics))
+
+    model.load_state_dict(progress.best_model)
+    # Written again so best.pt matches last.pt even if a run stopped between the two writes.
+    save_atomic({"model": progress.best_model, "epoch": progress.best_epoch,
+                 "val_miou": progress.best_val_miou}, best_path)
+    return FitResult(progress.history, progress.best_epoch, progress.best_val_miou, best_path)
+
+
+def evaluate(model: nn.Module, dataset: Dataset, num_classes: int, batch_size: int,
+             device: str = "auto") -> EvaluationResult:
+    """Score `model` on every item of `dataset` (in order) under both protocols of `training.metrics`."""
+    if len(dataset) == 0:
+        raise ValueError("the evaluation set is empty")
+    target = resolve_device(device)
+    model.to(target)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=target.type == "cuda")
+    result = _evaluation_pass(model, loader, num_classes, target)
+    return EvaluationResult(result.confusion.compute(), result.batch_mean.compute(), result.confusion.matrix)
