@@ -1,0 +1,32 @@
+"""The benchmark as Dagster assets, thin wrappers over `training.benchmark`.
+
+raw_data -> prepared_data (per task) -> trained_model (per task x model) -> benchmark_report.
+
+The assets are built for the tasks and models of a `params.yaml` (`build_benchmark_assets`) and read two
+resources by key, so this package never imports `pipelines` (imports point training <- assets <- pipelines):
+- `project`: `.root` (the project folder, str) and `.params()` (the effective parameters);
+- `mlflow`: `.training_run(params, task, model, launcher)` (a context manager giving a tracker with
+  `.run_url`), `.promote(model_ref, val_miou) -> bool` and `.log_report(params, tables)`.
+`pipelines.resources` provides both. Each asset names the DVC stage that does the same work
+(metadata `dvc_stage`), so tests can compare the two graphs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from assets.data import build_prepared_data, raw_data
+from assets.partitions import DVC_STAGE, model_partitions, task_partitions
+from assets.report import build_benchmark_report
+from assets.training import build_trained_model
+
+__all__ = ["DVC_STAGE", "build_benchmark_assets"]
+
+
+def build_benchmark_assets(tasks: Sequence[str], models: Sequence[str]) -> list[dg.AssetsDefinition]:
+    """The four benchmark assets, partitioned over `tasks` and `tasks` x `models`."""
+    prepared_data = build_prepared_data(task_partitions(tasks))
+    trained_model = build_trained_model(model_partitions(tasks, models), prepared_data)
+    return [raw_data, prepared_data, trained_model, build_benchmark_report(trained_model)]

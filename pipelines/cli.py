@@ -1,0 +1,139 @@
+"""`geofm`: the benchmark's command line. DVC's stages call `raw`, `prepare`, `train` and `report`;
+`benchmark` (and `demo`, the same on the demo profile) runs the whole benchmark through Dagster."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipelines.resources import MlflowResource, ProjectResource
+from training import benchmark
+from training.data.validate import DataValidationError
+
+PAPER_COMMAND = "geofm --profile paper benchmark"
+NEXT_STEPS = """
+Browse the results:
+  Dagster UI : DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev        (then http://127.0.0.1:3000)
+  MLflow UI  : .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db   (then http://127.0.0.1:5000)
+Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
+  {paper}      or      dvc exp run -S profile=paper
+"""
+
+
+def _project(args: argparse.Namespace) -> ProjectResource:
+    return ProjectResource(root=str(Path(args.root).resolve()), params_file=args.params,
+                           profile=args.profile or "")
+
+
+def _mlflow(project: ProjectResource) -> MlflowResource:
+    return MlflowResource.for_project(project.params(), Path(project.root))
+
+
+def raw(args: argparse.Namespace) -> None:
+    """Write or fetch the raw data, then validate every file."""
+    project = _project(args)
+    params = project.params()
+    folder = benchmark.materialize_raw(params, Path(project.root))
+    summaries = benchmark.validate_raw_data(params, Path(project.root))
+    print(f"raw data in {folder}: " + ", ".join(f"{key} {s.counts}" for key, s in summaries.items()))
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Prepare one task's arrays and data card, then validate them."""
+    project = _project(args)
+    params = project.params()
+    folder, card = benchmark.prepare(params, Path(project.root), args.task)
+    benchmark.validate_prepared_data(params, Path(project.root), args.task)
+    print(f"prepared {args.task} in {folder}\n{card.to_string()}")
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train and test one model, tracked in MLflow; its version becomes `best` if it is."""
+    project = _project(args)
+    params, mlflow = project.params(), _mlflow(project)
+    with mlflow.training_run(params, args.task, args.model, launcher="cli") as tracker:
+        run = benchmark.train_and_evaluate(params, Path(project.root), args.task, args.model, tracker)
+        url = tracker.run_url
+    promoted = mlflow.promote(run["model_ref"], run["best_val_miou"])
+    print(f"{args.task}/{args.model}: test mIoU {run['miou']:.4f}, mPA {run['mpa']:.4f} "
+          f"(majority baseline {run['majority_baseline_miou']:.4f}); {run['model_ref'].uri}"
+          f"{' promoted to best' if promoted else ''}; {url}")
+
+
+def report(args: argparse.Namespace) -> None:
+    """Build both tables from the runs' metrics.json, log them to MLflow and print them."""
+    project = _project(args)
+    params = project.params()
+    result = benchmark.build_report(params, Path(project.root))
+    _mlflow(project).log_report(params, result.tables)
+    print(result.markdown)
+    if result.missing:
+        print(f"not trained yet: {', '.join(result.missing)}", file=sys.stderr)
+
+
+def run_main_job(args: argparse.Namespace) -> None:
+    """The whole benchmark through Dagster, recorded in .dagster_home; prints the tables at the end."""
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+    from pipelines.main_job import dagster_instance, release_stale_runs, run_benchmark
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+    project = _project(args)
+    params = project.params()
+    root = Path(project.root)
+    print(f"benchmark, profile {params.get('profile')}: {len(params['tasks'])} tasks x "
+          f"{len(params['models'])} models; Dagster instance {root / '.dagster_home'}")
+    instance = dagster_instance(root)
+    for run_id in release_stale_runs(instance):
+        print(f"marked run {run_id} failed: its process is gone")
+    defs = build_definitions(root, args.params, params.get("profile"))
+    outcome = run_benchmark(defs, instance, params)
+    print((root / params["outputs"]["reports_dir"] / "benchmark.md").read_text())
+    for check in outcome.failed_checks:
+        print(f"failed check: {check}", file=sys.stderr)
+    print(NEXT_STEPS.format(paper=PAPER_COMMAND))
+
+
+def demo(args: argparse.Namespace) -> None:
+    """The main job on the offline demo profile."""
+    args.profile = "demo"
+    run_main_job(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geofm", description=__doc__)
+    parser.add_argument("--root", default=".", help="project folder (default: the current one)")
+    parser.add_argument("--params", default="params.yaml", help="parameters file, relative to the root")
+    parser.add_argument("--profile", help="params.yaml profile to apply (default: the file's `profile`)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    table: dict[str, tuple[Callable[[argparse.Namespace], None], Sequence[str]]] = {
+        "raw": (raw, ()), "prepare": (prepare, ("task",)), "train": (train, ("task", "model")),
+        "report": (report, ()), "benchmark": (run_main_job, ()), "demo": (demo, ()),
+    }
+    for name, (handler, options) in table.items():
+        command = commands.add_parser(name, help=(handler.__doc__ or "").splitlines()[0])
+        for option in options:
+            command.add_argument(f"--{option}", required=True)
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a bad parameter or data file ends with its message and status 2, no traceback."""
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    # MLflow's notices (database set-up, pickled models) would break the progress bars.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    args = _parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (DataValidationError, FileNotFoundError, KeyError, ValueError) as error:
+        print(f"geofm {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,50 @@
+"""The Dagster code location: the benchmark assets, one job per stage, and the resources.
+
+`dagster dev` (run from the repository root, with DAGSTER_HOME=.dagster_home) loads `defs` through
+pyproject's `[tool.dagster]`. The project root is the current folder unless GEOFM_ROOT says otherwise, and
+GEOFM_PROFILE picks a params.yaml profile (default: the file's `profile`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from assets import build_benchmark_assets
+from pipelines.resources import MlflowResource, ProjectResource
+
+STAGE_JOBS = {
+    "raw": ("raw_data", "The raw record, or the synthetic stand-in of the demo profile."),
+    "prepare": ("prepared_data", "Prepared arrays and data card of each task (one run per task)."),
+    "train": ("trained_model", "Train and test one model (one run per task x model)."),
+    "report": ("benchmark_report", "The mIoU and mPA tables beside the paper's."),
+}
+"""Job name (the dvc.yaml stage) -> (asset, description). The four jobs, in order, are the whole benchmark:
+`geofm benchmark` runs them over every partition; in the UI, "Materialize all" launches the same."""
+
+
+def build_definitions(root: Path, params_file: str = "params.yaml",
+                      profile: str | None = None) -> dg.Definitions:
+    """The definitions for the tasks and models of `root/params_file` under `profile`."""
+    project = ProjectResource(root=str(Path(root).resolve()), params_file=params_file, profile=profile or "")
+    params = project.params()
+    jobs = [dg.define_asset_job(name, selection=[asset], description=description)
+            for name, (asset, description) in STAGE_JOBS.items()]
+    return dg.Definitions(
+        assets=build_benchmark_assets(params["tasks"], params["models"]),
+        jobs=jobs,
+        resources={"project": project, "mlflow": MlflowResource.for_project(params, Path(project.root))},
+    )
+
+
+def project_root() -> Path:
+    """GEOFM_ROOT, or the current folder (where `dagster dev` and `dvc` run)."""
+    return Path(os.environ.get("GEOFM_ROOT") or Path.cwd())
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dagster dev` loads (built when loaded, so importing this module reads no file)."""
+    return build_definitions(project_root(), profile=os.environ.get("GEOFM_PROFILE"))

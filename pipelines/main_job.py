@@ -1,0 +1,86 @@
+"""The main job: the whole benchmark through Dagster, job by job over every partition, in the persistent
+instance of `.dagster_home` so that `dagster dev` shows the runs, checks and metadata afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from tqdm import tqdm
+
+from assets.partitions import MODEL, TASK
+
+DAGSTER_HOME = ".dagster_home"
+LAUNCHER_TAG = "geofm/launcher"
+PID_TAG = "geofm/pid"
+HOST_TAG = "geofm/host"
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""The instance keeps every event for the UI; the terminal shows progress bars and warnings only."""
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def dagster_instance(root: Path) -> dg.DagsterInstance:
+    """The instance in DAGSTER_HOME, by default `<root>/.dagster_home` (its dagster.yaml is committed)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(root).resolve() / DAGSTER_HOME)))
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs an earlier, killed `geofm` left unfinished on this host, freeing their pool
+    slots (a killed in-process run keeps its `gpu` slot, and every later training would wait for it)."""
+    stale = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=UNFINISHED, tags={LAUNCHER_TAG: "cli"})):
+        if run.tags.get(HOST_TAG) == socket.gethostname() and not _process_alive(int(run.tags[PID_TAG])):
+            instance.report_run_failed(run)
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            stale.append(run.run_id)
+    return stale
+
+
+def benchmark_plan(params: Mapping[str, Any]) -> list[tuple[str, str | dg.MultiPartitionKey | None]]:
+    """(job, partition) in dependency order: raw, every task's prepare, every task x model, report."""
+    tasks, models = params["tasks"], params["models"]
+    trainings = [dg.MultiPartitionKey({TASK: task, MODEL: model}) for task in tasks for model in models]
+    return [("raw", None), *(("prepare", task) for task in tasks), *(("train", key) for key in trainings),
+            ("report", None)]
+
+
+@dataclass
+class BenchmarkRun:
+    """What the main job did: Dagster run ids, and the asset checks that failed (`asset: check`)."""
+
+    run_ids: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+
+
+def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, params: Mapping[str, Any],
+                  show_progress: bool = True) -> BenchmarkRun:
+    """Execute the stage jobs of `defs` over every partition; stops at the first failed run."""
+    tags = {LAUNCHER_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    outcome = BenchmarkRun()
+    plan = benchmark_plan(params)
+    with tqdm(plan, desc="benchmark", unit="run", disable=not show_progress) as bar:
+        for job_name, partition in bar:
+            bar.set_postfix_str(f"{job_name} {partition or ''}".strip())
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, tags=tags)
+            outcome.run_ids.append(result.run_id)
+            outcome.failed_checks += [f"{e.asset_key.to_user_string()}[{partition}]: {e.check_name}"
+                                      for e in result.get_asset_check_evaluations() if not e.passed]
+    return outcome

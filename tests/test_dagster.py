@@ -1,0 +1,99 @@
+"""The whole asset graph materialized in-process on a tiny demo (2 tasks x 2 models), as the main job does,
+with a temporary Dagster instance and MLflow store; then the registered models are loaded by alias."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import dagster as dg
+import numpy as np
+import pytest
+import torch
+from tiny_benchmark import REPO, TINY_SHAPE, write_tiny_params
+
+from assets.training import BEATS_BASELINE
+from pipelines.definitions import build_definitions
+from pipelines.main_job import benchmark_plan, run_benchmark
+from pipelines.resources import MlflowResource
+from pipelines.tracking import load_registered_model, registered_model_name
+from training.config import load_params
+from training.tasks import get_task
+
+TASKS = ("salt", "das")
+MODELS = ("unet", "linear-lora")
+
+
+@pytest.fixture(scope="module")
+def materialized(tmp_path_factory: pytest.TempPathFactory):
+    """The main job run over the tiny benchmark; yields (root, params, instance, outcome)."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("dagster")
+    write_tiny_params(root, TASKS, MODELS)
+    params = load_params(root / "params.yaml")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home)  # the committed instance config, pool included
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        outcome = run_benchmark(build_definitions(root), instance, params, show_progress=False)
+        yield root, params, instance, outcome
+
+
+def _latest(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    if partition is not None:
+        wanted = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition])
+        records = instance.fetch_materializations(wanted, limit=1).records
+        event = records[0].event_log_entry
+    return event.asset_materialization.metadata
+
+
+def test_every_partition_is_materialized_and_checked(materialized) -> None:
+    root, params, instance, outcome = materialized
+    assert len(outcome.run_ids) == len(benchmark_plan(params)) == 1 + 2 + 4 + 1
+    below_baseline = []  # one epoch on 8 samples need not beat the baseline; the check must say which did not
+    for task in TASKS:
+        for model in MODELS:
+            metrics = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())
+            if metrics["miou"] <= metrics["majority_baseline_miou"]:
+                below_baseline.append(f"trained_model[{model}|{task}]: {BEATS_BASELINE}")
+    assert outcome.failed_checks == below_baseline
+    trained = instance.get_materialized_partitions(dg.AssetKey("trained_model"))
+    assert trained == {f"{model}|{task}" for task in TASKS for model in MODELS}
+    assert instance.get_materialized_partitions(dg.AssetKey("prepared_data")) == set(TASKS)
+
+
+def test_metadata_shows_card_metrics_and_run_link(materialized) -> None:
+    root, _, instance, _ = materialized
+    card = _latest(instance, "prepared_data", "das")["data_card"].value
+    assert "class_1_fraction" in card and "| train" in card
+    trained = _latest(instance, "trained_model", "unet|salt")
+    metrics = json.loads((root / "runs/salt/unet/metrics.json").read_text())
+    assert trained["test_miou"].value == pytest.approx(metrics["miou"])
+    assert trained["mlflow_run"].value.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert trained["registered_model"].value == "geofm-salt-unet"
+
+
+def test_report_holds_our_numbers_beside_the_papers(materialized) -> None:
+    root, _, instance, _ = materialized
+    tables = _latest(instance, "benchmark_report")["tables"].value
+    for task in TASKS:
+        for model, row in (("unet", "Unet"), ("linear-lora", "DINOv2-LINEAR")):
+            miou = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())["miou"]
+            line = next(line for line in tables.splitlines() if line.startswith(f"| {row} "))
+            assert f"{miou:.4f} (paper" in line, (task, model, line)
+    assert "Seismic Facies" in tables and "— (paper 0.5490)" in tables
+
+
+def test_registered_models_load_by_alias_and_predict_a_raw_section(materialized) -> None:
+    root, params, _, _ = materialized
+    settings = MlflowResource.for_project(params, root).settings
+    assert settings.tracking_uri == f"sqlite:///{root.resolve()}/mlflow/mlflow.db"
+    task = get_task("das").with_shape(tuple(TINY_SHAPE))
+    section = np.fromfile(root / "data/raw/das/valid/image/0.dat", dtype="<f4").reshape(task.shape)
+    for model in MODELS:
+        loaded = load_registered_model(settings, registered_model_name("das", model))
+        with torch.inference_mode():
+            logits = loaded(torch.from_numpy(section)[None, None])
+        assert logits.shape == (1, task.num_classes, *task.shape)
+        assert torch.isfinite(logits).all()

@@ -1,0 +1,117 @@
+"""dvc.yaml on a tiny benchmark in a temporary copy of the repository: `dvc repro` runs every stage, a
+second `dvc repro` runs none; and the DVC stages describe the same graph as the Dagster assets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dvc.repo import Repo
+from tiny_benchmark import REPO, write_tiny_params
+
+from assets import DVC_STAGE
+from pipelines.definitions import build_definitions
+from training import benchmark
+from training.config import load_params
+
+TASKS = ("das",)
+MODELS = ("unet", "linear-lora")
+COPIED = ("training", "assets", "pipelines", "dvc.yaml", "pyproject.toml", ".dagster_home/dagster.yaml")
+
+
+def _run(command: list[str], cwd: Path) -> str:
+    """Run `command` in `cwd` with the virtual environment first on PATH; its output, or a failure."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
+    root = tmp_path_factory.mktemp("repo")
+    for name in COPIED:
+        source, target = REPO / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    write_tiny_params(root, TASKS, MODELS)
+    _run(["git", "init", "-q"], root)
+    _run(["dvc", "init", "-q"], root)
+    _run(["dvc", "config", "core.analytics", "false"], root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reproduced(repo_copy: Path) -> tuple[str, str]:
+    """The output of a first and a second `dvc repro`."""
+    return _run(["dvc", "repro"], repo_copy), _run(["dvc", "repro"], repo_copy)
+
+
+def test_repro_runs_every_stage_then_nothing(repo_copy: Path, reproduced: tuple[str, str]) -> None:
+    first, second = reproduced
+    for stage in ["raw", "prepare@das", "train@das-unet", "train@das-linear-lora", "report"]:
+        assert f"Running stage '{stage}'" in first
+    assert "Running stage" not in second
+    assert "didn't change, skipping" in second or "Data and pipelines are up to date" in second
+    assert (repo_copy / "dvc.lock").is_file()
+
+
+def test_metrics_show_prints_miou_and_mpa(repo_copy: Path, reproduced: tuple[str, str]) -> None:
+    shown = json.loads(_run(["dvc", "metrics", "show", "--json"], repo_copy))
+    metrics = next(iter(shown.values()))["data"]
+    for model in MODELS:
+        values = metrics[f"runs/das/{model}/metrics.json"]["data"]
+        written = json.loads((repo_copy / f"runs/das/{model}/metrics.json").read_text())
+        assert (values["miou"], values["mpa"]) == (written["miou"], written["mpa"])
+    assert "Unet" in (repo_copy / "reports" / "benchmark.md").read_text()
+
+
+def _dagster_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Stage instance -> upstream stage instances, and stage instance -> outputs, from the Dagster assets."""
+    params = load_params(root / "params.yaml")
+    graph = build_definitions(root).resolve_asset_graph()
+    instances: dict[dg.AssetKey, list[tuple[str, dict]]] = {}
+    for node in graph.asset_nodes:
+        stage = node.metadata[DVC_STAGE]
+        partitions = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
+        instances[node.key] = []
+        for key in partitions:
+            dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {"task": key}
+            name = stage if key is None else f"{stage}@" + "-".join(
+                dims[d] for d in ("task", "model") if d in dims)
+            instances[node.key].append((name, dims))
+    upstream, outputs = {}, {}
+    for node in graph.asset_nodes:
+        stage = node.metadata[DVC_STAGE]
+        for name, dims in instances[node.key]:
+            parents = set()
+            for parent in node.parent_keys:
+                # Same task (prepare -> train), or every instance of an unpartitioned/All-mapped parent.
+                parents |= {n for n, d in instances[parent] if d.get("task") in (None, dims.get("task"))
+                            or stage == "report"}
+            upstream[name] = parents
+            outputs[name] = benchmark.stage_outputs(params, stage, dims.get("task"), dims.get("model"))
+    return upstream, outputs
+
+
+def test_dvc_stages_and_dagster_assets_are_one_graph(repo_copy: Path) -> None:
+    dagster_upstream, dagster_outputs = _dagster_graph(repo_copy)
+    with Repo(str(repo_copy)) as repo:
+        graph = repo.index.graph
+        dvc_upstream = {stage.name: {parent.name for parent in graph.successors(stage)}
+                        for stage in repo.index.stages}
+        dvc_outputs = {stage.name: sorted(str(out.def_path) for out in stage.outs)
+                       for stage in repo.index.stages}
+    assert dvc_upstream == dagster_upstream
+    assert dvc_outputs == {name: sorted(paths) for name, paths in dagster_outputs.items()}

@@ -1,0 +1,123 @@
+"""Encoder weight sources: the official DINOv2 checkpoint layout, timm state dicts (.pth and .safetensors,
+other grids resampled), random initialisation with a warning, and clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+from timm.layers import resample_abs_pos_embed
+
+from training.models import WeightLoadError, build_model
+from training.models.weights import create_vit
+from training.tasks import get_task
+
+ENCODER = "vit_small_patch14_dinov2"
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+def _random_vit(**kwargs: object) -> torch.nn.Module:
+    torch.manual_seed(7)
+    return timm.create_model(ENCODER, pretrained=False, num_classes=0, **kwargs)
+
+
+def _official_layout(vit: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The key layout of dinov2_vits14_pretrain.pth: timm's names plus the masked-modelling token."""
+    state = {key: value.clone() for key, value in vit.state_dict().items()}
+    state["mask_token"] = torch.zeros(1, vit.embed_dim)
+    return state
+
+
+def test_an_official_dinov2_checkpoint_loads_exactly(tmp_path: Path) -> None:
+    source = _random_vit()
+    official = _official_layout(source)
+    assert official["pos_embed"].shape == (1, 37 * 37 + 1, 384)
+    assert {"blocks.0.attn.qkv.weight", "blocks.0.ls1.gamma", "cls_token", "norm.weight"} <= set(official)
+    path = tmp_path / "dinov2_vits14_pretrain.pth"
+    torch.save(official, path)
+
+    model = build_model("linear", get_task("salt"), weights=path, finetune="full")
+
+    loaded = model.encoder.vit.state_dict()
+    assert set(loaded) == set(official) - {"mask_token"}
+    for key, value in loaded.items():
+        assert torch.equal(value, official[key]), key
+    assert model.weights_source == f"file:{path.resolve()}"
+
+
+def test_a_timm_safetensors_file_of_another_grid_is_resampled(tmp_path: Path) -> None:
+    source = _random_vit(img_size=224)  # a 16 x 16 position grid
+    path = tmp_path / "vit_s14_224.safetensors"
+    save_file(source.state_dict(), str(path))
+
+    vit, _ = create_vit(ENCODER, path)
+
+    expected_pos = resample_abs_pos_embed(source.pos_embed.detach(), new_size=(37, 37), num_prefix_tokens=1)
+    torch.testing.assert_close(vit.pos_embed.detach(), expected_pos)
+    assert not torch.equal(vit.pos_embed[:, 1:3], torch.zeros_like(vit.pos_embed[:, 1:3]))
+    assert torch.equal(vit.blocks[11].mlp.fc2.weight, source.blocks[11].mlp.fc2.weight)
+    assert torch.equal(vit.cls_token, source.cls_token)
+
+
+def test_none_warns_loudly_and_is_recorded() -> None:
+    with pytest.warns(UserWarning, match="RANDOMLY INITIALISED"):
+        model = build_model("linear", get_task("salt"), weights="none")
+    assert model.weights_source == "none"
+
+
+def test_unet_needs_no_encoder_weights() -> None:
+    model = build_model("unet", get_task("salt"), weights="/nowhere/dinov2.pth")
+    assert model.weights_source == "none"
+
+
+def test_the_hub_offline_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(WeightLoadError, match="Hugging Face hub.*local file.*'none'"):
+        create_vit(ENCODER, "hub")
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "dinov2_vits14_pretrain.pth"
+    with pytest.raises(FileNotFoundError, match=f"encoder weight file {path} does not exist"):
+        create_vit(ENCODER, path)
+
+
+def test_mismatched_keys_are_named_with_the_file(tmp_path: Path) -> None:
+    state = _official_layout(_random_vit())
+    state["blocks.0.attention.qkv.weight"] = state.pop("blocks.0.attn.qkv.weight")
+    path = tmp_path / "renamed.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightLoadError) as error:
+        create_vit(ENCODER, path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "missing keys [blocks.0.attn.qkv.weight]" in message
+    assert "unexpected keys [blocks.0.attention.qkv.weight]" in message
+
+
+def test_a_tensor_of_the_wrong_shape_is_named(tmp_path: Path) -> None:
+    state = _official_layout(_random_vit())
+    state["norm.weight"] = torch.ones(383)
+    path = tmp_path / "narrow.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightLoadError) as error:
+        create_vit(ENCODER, path)
+    assert f"{path} has 1 tensors of the wrong shape, first norm.weight: (383,)" in str(error.value)
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "truncated.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightLoadError, match=f"cannot read encoder weight file {path}"):
+        create_vit(ENCODER, path)
+
+
+def test_an_unknown_encoder_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown encoder 'vit_huge'; known encoders: vit_small_patch14"):
+        create_vit("vit_huge", "none")

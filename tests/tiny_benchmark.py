@@ -1,0 +1,24 @@
+"""A tiny copy of the project's params.yaml for the orchestration tests: small sections, few samples,
+one epoch, and every output (data, runs, MLflow store) under a temporary root."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_SHAPE = [28, 28]
+
+
+def write_tiny_params(root: Path, tasks: Sequence[str], models: Sequence[str]) -> Path:
+    """Write `root/params.yaml`: the repo's file on the demo profile, shrunk to `tasks` x `models`."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update(profile="demo", tasks=list(tasks), models=list(models))
+    demo = params["profiles"]["demo"]
+    demo["data"]["synthetic"].update(train_count=8, test_count=2, shapes={task: TINY_SHAPE for task in tasks})
+    demo["train"].update(epochs=1, batch_size=4)
+    path = Path(root) / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

@@ -1,0 +1,105 @@
+"""PyTorch datasets over the prepared arrays (the training path) and over the raw Zenodo layout.
+
+Both give `(x, y)`: x float32 (1, H, W) with the raw values (the model normalises and resizes), y int64
+(H, W). With `flip_pairs` the length doubles and item i >= n is sample i - n flipped left to right, the
+paper's pairing of each sample with its mirror image. Arrays are memory maps opened lazily in each
+process, so a dataset is cheap to send to DataLoader workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from training.data.layout import (
+    INPUT_DTYPE,
+    LABEL_DTYPE,
+    PREPARED_SPLITS,
+    prepared_array_paths,
+    prepared_task_dir,
+    raw_task_dir,
+    sample_paths,
+)
+from training.data.validate import check_raw_structure
+from training.tasks import TaskSpec
+
+
+class _FlipPairs(Dataset):
+    """Index bookkeeping shared by both datasets: n samples, optionally followed by their mirror images."""
+
+    def __init__(self, num_samples: int, flip_pairs: bool) -> None:
+        self.num_samples = num_samples
+        self.flip_pairs = flip_pairs
+
+    def __len__(self) -> int:
+        return self.num_samples * (2 if self.flip_pairs else 1)
+
+    def _source(self, index: int) -> tuple[int, bool]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
+        index %= len(self)
+        return index % self.num_samples, index >= self.num_samples
+
+    def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sample `index` (0..n-1, never flipped) as read-only arrays: inputs (H, W) and labels (H, W)."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample, flipped = self._source(index)
+        inputs, labels = self.read_sample(sample)
+        if flipped:
+            inputs, labels = inputs[:, ::-1], labels[:, ::-1]
+        x = torch.from_numpy(np.array(inputs, dtype=np.float32))[None]
+        y = torch.from_numpy(np.array(labels, dtype=np.int64))
+        return x, y
+
+
+class PreparedDataset(_FlipPairs):
+    """One split (`train`, `val` or `test`) of a task prepared under `prepared_dir`."""
+
+    def __init__(self, prepared_dir: Path, task_key: str, split: str, flip_pairs: bool = True) -> None:
+        task_dir = prepared_task_dir(prepared_dir, task_key)
+        if split not in PREPARED_SPLITS:
+            raise ValueError(f"unknown split {split!r}; prepared splits are {', '.join(PREPARED_SPLITS)}")
+        self.input_path, self.label_path = prepared_array_paths(task_dir, split)
+        for path in (self.input_path, self.label_path):
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"prepared data for task {task_key!r} not found: {path} is missing; run "
+                    "the prepare stage first (training.data.prepare.prepare_task)"
+                )
+        self._inputs: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        super().__init__(len(self._arrays()[0]), flip_pairs)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._inputs is None:
+            self._inputs = np.load(self.input_path, mmap_mode="r")
+            self._labels = np.load(self.label_path, mmap_mode="r")
+        return self._inputs, self._labels
+
+    def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        inputs, labels = self._arrays()
+        return inputs[index], labels[index]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_inputs": None, "_labels": None}
+
+
+class RawDataset(_FlipPairs):
+    """One raw split (`train` or `valid`) of a task in the Zenodo layout, each file read by memory map."""
+
+    def __init__(self, raw_dir: Path, task: TaskSpec, split: str, flip_pairs: bool = True) -> None:
+        self.task = task
+        self.split = split
+        self.task_dir = raw_task_dir(raw_dir, task)
+        super().__init__(check_raw_structure(raw_dir, task, split), flip_pairs)
+
+    def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        input_path, label_path = sample_paths(self.task_dir, self.task, self.split, index)
+        inputs = np.memmap(input_path, dtype=INPUT_DTYPE, mode="r", shape=self.task.shape)
+        labels = np.memmap(label_path, dtype=LABEL_DTYPE, mode="r", shape=self.task.shape)
+        return inputs, labels

@@ -1,0 +1,103 @@
+"""Segmentation networks of the benchmark: UNet and the DINOv2 ViT with LINEAR, PUP, MLA or DPT decoders.
+
+`build_model(network, task, ...)` gives a model whose forward takes a raw (B, 1, H, W) section and returns
+(B, num_classes, H, W) logits; see `segmenter.py` for what happens in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from torch import nn
+
+from training.models.decoders import DECODERS
+from training.models.encoder import DinoV2Encoder
+from training.models.finetune import FINETUNE_MODES, apply_finetune, merge_lora
+from training.models.segmenter import RawSectionModel, UNetSegmenter, VitSegmenter
+from training.models.unet import UNet
+from training.models.weights import ENCODERS, WeightLoadError, create_vit
+from training.tasks import TaskSpec
+
+__all__ = [
+    "ENCODERS",
+    "FINETUNE_MODES",
+    "NETWORKS",
+    "RawSectionModel",
+    "WeightLoadError",
+    "build_model",
+    "count_parameters",
+    "merge_lora",
+]
+
+
+def _build_unet(task: TaskSpec, *, input_mean: float, input_std: float, **_: object) -> RawSectionModel:
+    """The UNet trains from scratch and fully: the encoder, weights and fine-tuning settings do not apply."""
+    return UNetSegmenter(UNet(1, task.num_classes), input_mean=input_mean, input_std=input_std)
+
+
+def _build_vit(
+    decoder_class: type[nn.Module],
+    task: TaskSpec,
+    *,
+    encoder: str,
+    weights: str | Path,
+    finetune: str,
+    lora_rank: int,
+    input_mean: float,
+    input_std: float,
+) -> RawSectionModel:
+    vit, weights_source = create_vit(encoder, weights)
+    dino = DinoV2Encoder(vit)
+    apply_finetune(dino, finetune, lora_rank)
+    return VitSegmenter(
+        dino,
+        decoder_class(dino.embed_dim, task.num_classes),
+        task.vit_input_shape,
+        input_mean=input_mean,
+        input_std=input_std,
+        weights_source=weights_source,
+        finetune_mode=finetune,
+    )
+
+
+_BUILDERS: dict[str, Callable[..., RawSectionModel]] = {
+    "unet": _build_unet,
+    **{name: partial(_build_vit, decoder) for name, decoder in DECODERS.items()},
+}
+NETWORKS: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def build_model(
+    network: str,
+    task: TaskSpec,
+    *,
+    encoder: str = "vit_small_patch14_dinov2",
+    weights: str | Path = "none",
+    finetune: str = "lora",
+    lora_rank: int = 8,
+    input_mean: float = 0.0,
+    input_std: float = 1.0,
+) -> RawSectionModel:
+    """The `network` for `task`. `weights`: "hub", "none" (random, with a warning) or a checkpoint path;
+    `finetune`: frozen | full | lora (ViT networks only). The model records `weights_source` and
+    `finetune_mode` as attributes for the run's params."""
+    try:
+        builder = _BUILDERS[network]
+    except KeyError:
+        raise ValueError(f"unknown network {network!r}; known networks: {', '.join(NETWORKS)}") from None
+    return builder(
+        task,
+        encoder=encoder,
+        weights=weights,
+        finetune=finetune,
+        lora_rank=lora_rank,
+        input_mean=input_mean,
+        input_std=input_std,
+    )
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """The number of parameters of `module` (each shared tensor once), or of those that require grad."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,98 @@
+"""Where the encoder's weights come from: the timm hub tag, a local file, or a random initialisation.
+
+`create_vit(encoder, weights)` takes `weights` = "hub", "none" or a path to a .pth/.pt/.safetensors file
+holding either the official DINOv2 layout (`dinov2_vits14_pretrain.pth`: `mask_token`, a 37x37+1
+`pos_embed`, ...) or a timm state dict. Position embeddings of another grid are resampled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import timm
+import torch
+from timm.models import load_state_dict
+from timm.models.vision_transformer import checkpoint_filter_fn
+from torch import nn
+
+ENCODERS = ("vit_small_patch14_dinov2", "vit_base_patch14_dinov2")
+_SHOWN_KEYS = 5
+
+
+class WeightLoadError(RuntimeError):
+    """A weight source that cannot give the encoder its weights (offline hub, unreadable or foreign file)."""
+
+
+def _create(encoder: str, pretrained: bool) -> nn.Module:
+    return timm.create_model(encoder, pretrained=pretrained, dynamic_img_size=True, num_classes=0)
+
+
+def _from_hub(encoder: str) -> nn.Module:
+    try:
+        return _create(encoder, pretrained=True)
+    except Exception as error:  # the hub raises many kinds (OSError, HTTP and offline-mode errors)
+        raise WeightLoadError(
+            f"could not fetch the pretrained weights of {encoder!r} from the Hugging Face hub ({error}); "
+            "offline, set model.weights to a local file such as dinov2_vits14_pretrain.pth, or to 'none' "
+            "for a random initialisation"
+        ) from error
+
+
+def _random_init(encoder: str) -> nn.Module:
+    warnings.warn(
+        f"weights='none': the {encoder} encoder is RANDOMLY INITIALISED, not DINOv2-pretrained; "
+        "scores will not reflect the foundation model",
+        UserWarning,
+        stacklevel=4,
+    )
+    return _create(encoder, pretrained=False)
+
+
+_KEYWORD_SOURCES: dict[str, Callable[[str], nn.Module]] = {"hub": _from_hub, "none": _random_init}
+
+
+def _first(keys: set[str]) -> str:
+    return ", ".join(sorted(keys)[:_SHOWN_KEYS])
+
+
+def load_encoder_file(vit: nn.Module, path: Path) -> None:
+    """Loads a checkpoint file into `vit`; an unreadable file or mismatched keys raise naming the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"encoder weight file {path} does not exist")
+    try:
+        raw = load_state_dict(str(path), use_ema=False)
+    except Exception as error:
+        raise WeightLoadError(f"cannot read encoder weight file {path}: {error}") from error
+    state = checkpoint_filter_fn(raw, vit)
+    expected = vit.state_dict()
+    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
+    if missing or unexpected:
+        raise WeightLoadError(
+            f"encoder weight file {path} does not fit {type(vit).__name__}: "
+            f"missing keys [{_first(missing)}] ({len(missing)} in all), "
+            f"unexpected keys [{_first(unexpected)}] ({len(unexpected)} in all)"
+        )
+    wrong_shapes = {key for key, value in state.items() if value.shape != expected[key].shape}
+    if wrong_shapes:
+        key = sorted(wrong_shapes)[0]
+        raise WeightLoadError(
+            f"encoder weight file {path} has {len(wrong_shapes)} tensors of the wrong shape, first "
+            f"{key}: {tuple(state[key].shape)} in the file, {tuple(expected[key].shape)} in the model"
+        )
+    with torch.no_grad():
+        vit.load_state_dict(state, strict=True)
+
+
+def create_vit(encoder: str, weights: str | Path) -> tuple[nn.Module, str]:
+    """The timm ViT `encoder` with its weights, and a description of their source for the run's params."""
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; known encoders: {', '.join(ENCODERS)}")
+    source = _KEYWORD_SOURCES.get(str(weights))
+    if source is not None:
+        return source(encoder), str(weights)
+    path = Path(weights).expanduser().resolve()
+    vit = _create(encoder, pretrained=False)
+    load_encoder_file(vit, path)
+    return vit, f"file:{path}"
