@@ -282,7 +282,7 @@ def train_and_evaluate(
 
     section, label = sets["test"].read_sample(0)
     merged = merge_lora(model).cpu().eval()
-    ref = tracker.log_model(merged, "model", np.ascontiguousarray(section, dtype=np.float32)[None, None])
+    ref = tracker.log_model(merged, "model", np.array(section, dtype=np.float32)[None, None])
     history = pd.DataFrame(result.history)
     run_dir = layout.run_dir(task_key, model_key)
     with staged_dir(run_dir / ARTIFACTS_DIR) as staging:
