@@ -6,7 +6,8 @@
 For each task (at its real section size) and network, builds the model as the benchmark does (random
 encoder weights, the chosen fine-tuning mode), then times `--steps` training steps (forward, weighted dice,
 backward, AdamW step; bf16 autocast on CUDA, as `training.fit`) after `--warmup` untimed ones, and prints
-the median step time, sections per second and peak memory (CUDA: max allocated; CPU: peak RSS growth).
+the median step time, sections per second and peak memory (CUDA: the model's max allocated; CPU: the
+process's peak RSS so far, so only a rise from one row to the next belongs to that row's model).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ def time_steps(model: torch.nn.Module, task: TaskSpec, batch_size: int, device: 
     loss_fn = build_loss("weighted_dice", task.num_classes)
     x = torch.rand(batch_size, 1, *task.shape, device=device) * 255
     y = torch.randint(0, task.num_classes, (batch_size, *task.shape), device=device)
-    rss_before = peak_rss_mib()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     durations = []
@@ -63,7 +63,7 @@ def time_steps(model: torch.nn.Module, task: TaskSpec, batch_size: int, device: 
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
-        peak = peak_rss_mib() - rss_before
+        peak = peak_rss_mib()
     return statistics.median(durations), peak
 
 

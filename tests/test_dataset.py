@@ -26,13 +26,13 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "raw", root / "prepared"
 
 
-def test_items_are_raw_sections_and_long_labels(dirs: tuple[Path, Path]) -> None:
+def test_items_are_raw_sections_and_byte_labels(dirs: tuple[Path, Path]) -> None:
     raw_dir, prepared_dir = dirs
     dataset = PreparedDataset(prepared_dir, "seam", "test", flip_pairs=False)
     assert len(dataset) == 3
     x, y = dataset[1]
     assert x.dtype == torch.float32 and x.shape == (1, 40, 22)
-    assert y.dtype == torch.int64 and y.shape == (40, 22)
+    assert y.dtype == torch.uint8 and y.shape == (40, 22)
     raw = np.fromfile(raw_dir / "seam/valid/input/1.dat", dtype="<f4").reshape(40, 22)
     np.testing.assert_array_equal(x[0].numpy(), raw)
     assert float(x.max()) > 200.0
@@ -52,6 +52,22 @@ def test_second_half_is_the_mirror_image(dirs: tuple[Path, Path]) -> None:
     assert torch.equal(dataset[-1][0], dataset[2 * count - 1][0])
     with pytest.raises(IndexError, match="out of range"):
         dataset[2 * count]
+
+
+def test_writing_to_an_item_never_reaches_the_files(dirs: tuple[Path, Path]) -> None:
+    raw_dir, prepared_dir = dirs
+
+    def open_both() -> tuple[PreparedDataset, RawDataset]:
+        return PreparedDataset(prepared_dir, "seam", "test"), RawDataset(raw_dir, SEAM, "valid")
+
+    originals = [dataset[0] for dataset in open_both()]
+    originals = [(x.clone(), y.clone()) for x, y in originals]
+    for dataset in open_both():
+        x, y = dataset[0]
+        x += 1000.0
+        y += 1
+    for dataset, (x, y) in zip(open_both(), originals, strict=True):
+        assert torch.equal(dataset[0][0], x) and torch.equal(dataset[0][1], y)
 
 
 def test_raw_and_prepared_layouts_agree(dirs: tuple[Path, Path]) -> None:

@@ -153,7 +153,7 @@ def _evaluation_pass(model: nn.Module, loader: DataLoader, num_classes: int, dev
     loss_sum = 0.0
     samples = 0
     for x, y in tqdm(loader, desc=desc, leave=False, disable=None):
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device), y.to(device).long()
         with _autocast(device):
             logits = model(x)
         logits = logits.float()
@@ -178,7 +178,7 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optim
     samples = 0
     bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=None)
     for step, (x, y) in enumerate(bar, start=1):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True).long()
         with _autocast(device):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
@@ -239,8 +239,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
         checkpoint_dir: Path, callbacks: Sequence[FitCallback] = ()) -> FitResult:
     """Train `model` on `train_set`, select the best epoch by validation mIoU and leave it in `model`.
 
-    Items of both datasets are (x (1, H, W) float32, y (H, W) int64). When `checkpoint_dir/last.pt`
-    exists, training resumes from it (the settings must match, except device and num_workers). A fresh run
+    Items of both datasets are (x (1, H, W) float32, y (H, W) integer class indices, widened to int64
+    on the device). When `checkpoint_dir/last.pt` exists, training resumes from it (the settings must
+    match, except device and num_workers). A fresh run
     seeds every generator with `config.seed`; build the model before calling (after seeding, if its
     initialization must be reproducible). The model stays on the training device.
     """

@@ -1,9 +1,12 @@
 """PyTorch datasets over the prepared arrays (the training path) and over the raw Zenodo layout.
 
-Both give `(x, y)`: x float32 (1, H, W) with the raw values (the model normalises and resizes), y int64
-(H, W). With `flip_pairs` the length doubles and item i >= n is sample i - n flipped left to right, the
-paper's pairing of each sample with its mirror image. Arrays are memory maps opened lazily in each
-process, so a dataset is cheap to send to DataLoader workers.
+Both give `(x, y)`: x float32 (1, H, W) with the raw values (the model normalises and resizes), y uint8
+(H, W) class indices (the training loop widens them on the device: 8x fewer label bytes to copy and
+move). With `flip_pairs` the length doubles and item i >= n is sample i - n flipped left to right, the
+paper's pairing of each sample with its mirror image. Arrays are copy-on-write memory maps opened lazily
+in each process, so a dataset is cheap to send to DataLoader workers. An unflipped item shares memory
+with the dataset's map: writing to it never reaches the file, but the same dataset would return the
+written values afterwards (DataLoader batches are copies, so training never does).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from training.data.layout import (
 from training.data.validate import check_raw_structure
 from training.tasks import TaskSpec
 
+_IN_PLACE = ("C_CONTIGUOUS", "WRITEABLE")
+"""What torch.from_numpy needs to share an array's memory; np.require copies only arrays that lack it."""
+
 
 class _FlipPairs(Dataset):
     """Index bookkeeping shared by both datasets: n samples, optionally followed by their mirror images."""
@@ -44,17 +50,20 @@ class _FlipPairs(Dataset):
         return index % self.num_samples, index >= self.num_samples
 
     def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sample `index` (0..n-1, never flipped) as read-only arrays: inputs (H, W) and labels (H, W)."""
+        """Sample `index` (0..n-1, never flipped): inputs (H, W) and labels (H, W), copy-on-write maps of
+        the files (writable, but a write never reaches the file)."""
         raise NotImplementedError
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sample, flipped = self._source(index)
         inputs, labels = self.read_sample(sample)
+        # A prepared sample is used in place (no copy until the DataLoader batches it); torch's flip is
+        # several times faster than copying numpy's reversed view.
+        x = torch.from_numpy(np.require(inputs, np.float32, _IN_PLACE))
+        y = torch.from_numpy(np.require(labels, np.uint8, _IN_PLACE))
         if flipped:
-            inputs, labels = inputs[:, ::-1], labels[:, ::-1]
-        x = torch.from_numpy(np.array(inputs, dtype=np.float32))[None]
-        y = torch.from_numpy(np.array(labels, dtype=np.int64))
-        return x, y
+            x, y = x.flip(-1), y.flip(-1)
+        return x[None], y
 
 
 class PreparedDataset(_FlipPairs):
@@ -77,8 +86,8 @@ class PreparedDataset(_FlipPairs):
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._inputs is None:
-            self._inputs = np.load(self.input_path, mmap_mode="r")
-            self._labels = np.load(self.label_path, mmap_mode="r")
+            self._inputs = np.load(self.input_path, mmap_mode="c")
+            self._labels = np.load(self.label_path, mmap_mode="c")
         return self._inputs, self._labels
 
     def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +109,6 @@ class RawDataset(_FlipPairs):
 
     def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         input_path, label_path = sample_paths(self.task_dir, self.task, self.split, index)
-        inputs = np.memmap(input_path, dtype=INPUT_DTYPE, mode="r", shape=self.task.shape)
-        labels = np.memmap(label_path, dtype=LABEL_DTYPE, mode="r", shape=self.task.shape)
+        inputs = np.memmap(input_path, dtype=INPUT_DTYPE, mode="c", shape=self.task.shape)
+        labels = np.memmap(label_path, dtype=LABEL_DTYPE, mode="c", shape=self.task.shape)
         return inputs, labels
