@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data.synthetic.signal import to_image_range
+from training.data.synthetic.signal import require_two_classes, to_image_range
 
 
 def fractal_terrain(rng: np.random.Generator, shape: tuple[int, int], relief: float) -> np.ndarray:
@@ -35,8 +35,7 @@ def generate(
     rng: np.random.Generator, shape: tuple[int, int], num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One shaded-relief image (float32, 0..255) and its crater labels (int8, 1 = crater)."""
-    if num_classes != 2:
-        raise ValueError(f"crater generator: num_classes must be 2 (terrain, crater), got {num_classes}")
+    require_two_classes("crater", num_classes, "terrain, crater")
     height, width = shape
     size = min(height, width)
     row, column = np.mgrid[0:height, 0:width].astype(np.float64)

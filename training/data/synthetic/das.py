@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data.synthetic.signal import ricker_at, smooth_curve, to_image_range, wavelet_period
+from training.data.synthetic.signal import (
+    require_two_classes,
+    ricker_at,
+    smooth_curve,
+    to_image_range,
+    wavelet_period,
+)
 
 
 def _arrival_times(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -28,8 +34,7 @@ def generate(
     rng: np.random.Generator, shape: tuple[int, int], num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One DAS record (float32, 0..255) and its event labels (int8, 1 = event)."""
-    if num_classes != 2:
-        raise ValueError(f"DAS generator: num_classes must be 2 (noise, event), got {num_classes}")
+    require_two_classes("DAS", num_classes, "noise, event")
     height, width = shape
     period = wavelet_period(height) * 0.8
     time = np.arange(height, dtype=np.float64)[:, None]

@@ -11,6 +11,7 @@ import numpy as np
 
 from training.data.synthetic.signal import (
     bed_series,
+    require_two_classes,
     sample_beds,
     smooth_curve,
     synthetic_seismic,
@@ -25,8 +26,7 @@ def generate(
     rng: np.random.Generator, shape: tuple[int, int], num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One faulted section (float32, 0..255) and its fault-trace labels (int8, 1 = fault)."""
-    if num_classes != 2:
-        raise ValueError(f"fault generator: num_classes must be 2 (background, fault), got {num_classes}")
+    require_two_classes("fault", num_classes, "background, fault")
     height, width = shape
     period = wavelet_period(height)
     depth = np.arange(height, dtype=np.float64)[:, None]

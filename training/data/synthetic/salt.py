@@ -10,6 +10,7 @@ import numpy as np
 
 from training.data.synthetic.signal import (
     bed_series,
+    require_two_classes,
     sample_beds,
     smooth_curve,
     synthetic_seismic,
@@ -38,8 +39,7 @@ def generate(
     rng: np.random.Generator, shape: tuple[int, int], num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One section with salt (float32, 0..255) and its salt mask (int8, 1 = salt)."""
-    if num_classes != 2:
-        raise ValueError(f"salt generator: num_classes must be 2 (sediment, salt), got {num_classes}")
+    require_two_classes("salt", num_classes, "sediment, salt")
     height, width = shape
     period = wavelet_period(height)
     relative_time = (

@@ -15,6 +15,12 @@ from training.data.synthetic._bruges import bruges
 SAMPLE_INTERVAL_S = 0.002
 
 
+def require_two_classes(generator: str, num_classes: int, classes: str) -> None:
+    """An error naming `generator` unless the task has the two classes it draws (`classes`, in order)."""
+    if num_classes != 2:
+        raise ValueError(f"{generator} generator: num_classes must be 2 ({classes}), got {num_classes}")
+
+
 def wavelet_period(height: int) -> float:
     """The dominant period, in samples, of the wavelet used for a section `height` samples tall."""
     return float(np.clip(height / 40, 5.0, 24.0))
