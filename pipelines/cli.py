@@ -1,5 +1,6 @@
 """`geofm`: the benchmark's command line. DVC's stages call `raw`, `prepare`, `train` and `report`;
-`benchmark` (and `demo`, the same on the demo profile) runs the whole benchmark through Dagster."""
+`benchmark` (and `demo`, the same on the demo profile) runs the whole benchmark through Dagster; `predict`
+segments a section of your own with a logged model."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from pipelines.resources import MlflowResource, ProjectResource
+from pipelines.tracking import load_model
 from training import benchmark
+from training.data.sections import read_section
 from training.data.validate import DataValidationError
+from training.inference import predict_section, prediction_figure
 
 PAPER_COMMAND = "geofm --profile paper benchmark"
 NEXT_STEPS = """
 Browse the results:
   Dagster UI : DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev        (then http://127.0.0.1:3000)
   MLflow UI  : .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db   (then http://127.0.0.1:5000)
+Segment a section of your own (.sgy/.segy, .npy, or .dat with --shape H W) with a registered model:
+  .venv/bin/geofm predict --model geofm-salt-mla-lora --input line.sgy --output classes.npy
 Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
   {paper}      or      dvc exp run -S profile=paper
 """
@@ -76,6 +84,25 @@ def report(args: argparse.Namespace) -> None:
         print(f"not trained yet: {', '.join(result.missing)}", file=sys.stderr)
 
 
+def predict(args: argparse.Namespace) -> None:
+    """Segment one section (.dat, .npy or SEG-Y) with a logged model; write the classes as .npy."""
+    project = _project(args)
+    settings = _mlflow(project).settings
+    section = read_section(Path(args.input), tuple(args.shape) if args.shape else None)
+    model = load_model(settings, args.model)
+    classes = predict_section(model, section)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.tmp{os.getpid()}.npy")
+    np.save(temporary, classes)
+    temporary.replace(output)
+    if args.figure:
+        prediction_figure(Path(args.figure), f"{args.model}: {Path(args.input).name}", section, classes)
+    counts = np.bincount(classes.reshape(-1))
+    print(f"{args.input}: {section.shape[0]}x{section.shape[1]} section -> {output} "
+          f"(pixels per class: {', '.join(f'{c}: {n}' for c, n in enumerate(counts))})")
+
+
 def run_main_job(args: argparse.Namespace) -> None:
     """The whole benchmark through Dagster, recorded in .dagster_home; prints the tables at the end."""
     import dagster as dg
@@ -116,12 +143,17 @@ def _parser() -> argparse.ArgumentParser:
     table: dict[str, tuple[Callable[[argparse.Namespace], None], Sequence[str]]] = {
         "raw": (raw, ()), "prepare": (prepare, ("task",)), "train": (train, ("task", "model")),
         "report": (report, ()), "benchmark": (run_main_job, ()), "demo": (demo, ()),
+        "predict": (predict, ("model", "input", "output")),
     }
     for name, (handler, options) in table.items():
         command = commands.add_parser(name, help=(handler.__doc__ or "").splitlines()[0])
         for option in options:
             command.add_argument(f"--{option}", required=True)
         command.set_defaults(handler=handler)
+    predictor = commands.choices["predict"]
+    predictor.add_argument("--shape", nargs=2, type=int, metavar=("HEIGHT", "WIDTH"),
+                           help="section size, needed for a raw .dat file")
+    predictor.add_argument("--figure", help="also write section and prediction side by side to this PNG")
     return parser
 
 

@@ -315,10 +315,29 @@ def log_benchmark_tables(
     client.set_terminated(parent_run_id, "FINISHED")
 
 
+def model_uri(reference: str, best_alias: str) -> str:
+    """An MLflow model URI from what a user types: `models:/...` and `runs:/...` as they are,
+    `geofm-salt-mla-lora@best` or `geofm-salt-mla-lora/3` under `models:/`, a bare name at the best alias."""
+    if reference.startswith(("models:/", "runs:/")):
+        return reference
+    if "@" in reference or "/" in reference:
+        return f"models:/{reference}"
+    return f"models:/{reference}@{best_alias}"
+
+
+def load_model(settings: MlflowSettings, reference: str) -> nn.Module:
+    """The model `reference` names (see `model_uri`) from the configured store, on the CPU; an unknown
+    model is a ValueError naming it and the store."""
+    _client(settings)
+    uri = model_uri(reference, settings.best_alias)
+    try:
+        return mlflow.pytorch.load_model(uri, map_location="cpu")
+    except MlflowException as error:
+        raise ValueError(f"cannot load model {uri} from {settings.tracking_uri}: {error.message}") from error
+
+
 def load_registered_model(
     settings: MlflowSettings, registered_name: str, alias: str | None = None
 ) -> nn.Module:
     """The registered model version under `alias` (default: the best alias), on the CPU."""
-    _client(settings)
-    uri = f"models:/{registered_name}@{alias or settings.best_alias}"
-    return mlflow.pytorch.load_model(uri, map_location="cpu")
+    return load_model(settings, f"{registered_name}@{alias or settings.best_alias}")

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from training.data.atomic import staged_dir
 from training.data.card import data_card
@@ -31,6 +30,7 @@ from training.data.synthetic import write_synthetic_dataset
 from training.data.validate import ValidationSummary, validate_prepared, validate_raw
 from training.data.zenodo import download_and_extract
 from training.fit import FitCallback, FitConfig, evaluate, fit
+from training.inference import predict_section, prediction_figure
 from training.metrics import scores_from_confusion
 from training.models import FINETUNE_MODES, NETWORKS, build_model, merge_lora
 from training.report import benchmark_tables, tables_markdown
@@ -193,36 +193,6 @@ def _checkpoint_dir(layout: Layout, params: Mapping[str, Any], task: TaskSpec, m
     return layout.checkpoints_dir / task.key / model_key / digest
 
 
-def _prediction_figure(section: np.ndarray, label: np.ndarray, prediction: np.ndarray, path: Path,
-                       title: str) -> None:
-    """Input, label and prediction of one test section side by side, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(1, 3, figsize=(9, 3.4), constrained_layout=True)
-    panels = (("section", section, "gray"), ("label", label, "viridis"),
-              ("prediction", prediction, "viridis"))
-    for axis, (name, image, colormap) in zip(axes, panels, strict=True):
-        axis.imshow(image, cmap=colormap, interpolation="nearest")
-        axis.set_title(name)
-        axis.axis("off")
-    figure.suptitle(title)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(path)
-
-
-def _predict(model: torch.nn.Module, section: np.ndarray) -> np.ndarray:
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.inference_mode():
-        logits = model(torch.from_numpy(np.array(section, dtype=np.float32))[None, None].to(device))
-    return logits.argmax(dim=1)[0].cpu().numpy()
-
-
 def train_and_evaluate(
     params: Mapping[str, Any],
     root: Path,
@@ -289,8 +259,8 @@ def train_and_evaluate(
         per_class.to_csv(staging / "per_class.csv", index=False)
         confusion.to_csv(staging / "confusion.csv")
         (staging / "model.json").write_text(json.dumps(vars(ref), indent=1) + "\n")
-        _prediction_figure(section, label, _predict(merged, section), staging / "prediction.png",
-                           f"{task.title}: {model_key} (test mIoU {scores.miou:.3f})")
+        title = f"{task.title}: {model_key} (test mIoU {scores.miou:.3f})"
+        prediction_figure(staging / "prediction.png", title, section, predict_section(merged, section), label)
     tracker.log_artifact(run_dir / ARTIFACTS_DIR)
     _write_atomic(run_dir / HISTORY_FILE, history.to_csv(index=False))
     summary = {"task": task_key, "model": model_key, "network": model_id.network, "mode": model_id.mode,

@@ -1,0 +1,130 @@
+"""Segmenting a section of one's own: reading .dat, .npy and SEG-Y sections, and `geofm predict` with a
+model registered in a temporary MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import segyio
+import segyio.tools
+import torch
+from tiny_benchmark import write_tiny_params
+from tiny_models import TinySegmenter
+
+from pipelines.cli import main
+from pipelines.tracking import MlflowSettings, benchmark_parent_run, child_run, promote_if_best
+from training.config import load_params
+from training.data.sections import read_section
+
+SECTION = np.random.default_rng(0).normal(size=(24, 40)).astype(np.float32)
+"""24 time samples (rows) by 40 traces (columns)."""
+
+
+def write_segy(path: Path, section: np.ndarray) -> Path:
+    """A SEG-Y file of IEEE floats (exact) whose traces are the columns of `section`."""
+    segyio.tools.from_array2D(
+        str(path), np.ascontiguousarray(section.T), format=segyio.SegySampleFormat.IEEE_FLOAT_4_BYTE
+    )
+    return path
+
+
+def test_the_three_formats_give_the_same_section(tmp_path: Path) -> None:
+    SECTION.tofile(tmp_path / "s.dat")
+    np.save(tmp_path / "s.npy", SECTION)
+    write_segy(tmp_path / "s.sgy", SECTION)
+    np.testing.assert_array_equal(read_section(tmp_path / "s.dat", (24, 40)), SECTION)
+    np.testing.assert_array_equal(read_section(tmp_path / "s.npy"), SECTION)
+    np.testing.assert_array_equal(read_section(tmp_path / "s.sgy"), SECTION)
+
+
+def test_bad_sections_are_named(tmp_path: Path) -> None:
+    SECTION.tofile(tmp_path / "s.dat")
+    with pytest.raises(ValueError, match=r"s\.dat: a raw \.dat section has no header"):
+        read_section(tmp_path / "s.dat")
+    with pytest.raises(ValueError, match=r"s\.dat: 3840 bytes, but a 24x41 float32 section has 3936"):
+        read_section(tmp_path / "s.dat", (24, 41))
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"cube\.npy: expected a 2-D section"):
+        read_section(tmp_path / "cube.npy")
+    np.save(tmp_path / "nan.npy", np.full((3, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match=r"nan\.npy: the section holds NaN or inf"):
+        read_section(tmp_path / "nan.npy")
+    (tmp_path / "junk.sgy").write_bytes(b"not a segy file")
+    with pytest.raises(ValueError, match=r"junk\.sgy: cannot read as SEG-Y"):
+        read_section(tmp_path / "junk.sgy")
+    with pytest.raises(ValueError, match=r"s\.tif: unknown section format; known: \.dat, \.npy"):
+        read_section(tmp_path / "s.tif")
+    with pytest.raises(FileNotFoundError, match=r"missing\.npy"):
+        read_section(tmp_path / "missing.npy")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TinySegmenter]:
+    """A project root whose MLflow store holds one registered model, `geofm-das-tiny`, aliased best."""
+    root = tmp_path_factory.mktemp("project")
+    write_tiny_params(root, ["das"], ["unet"])
+    params = load_params(root / "params.yaml")
+    settings = MlflowSettings.from_params(params, root)
+    torch.manual_seed(0)
+    model = TinySegmenter(num_classes=2, input_mean=0.1, input_std=0.5)
+    parent = benchmark_parent_run(settings, "predict-test", params)
+    with child_run(settings, parent, "das-tiny", registered_name="geofm-das-tiny") as tracker:
+        ref = tracker.log_model(model, "model", SECTION[None, None])
+    promote_if_best(settings, "geofm-das-tiny", ref.version, val_miou=0.5)
+    return root, model
+
+
+def test_predict_writes_the_models_classes_and_a_figure(
+    project: tuple[Path, TinySegmenter], tmp_path: Path
+) -> None:
+    root, model = project
+    output, figure = tmp_path / "out" / "classes.npy", tmp_path / "classes.png"
+    status = main(
+        [
+            "--root",
+            str(root),
+            "predict",
+            "--model",
+            "geofm-das-tiny",
+            "--input",
+            str(write_segy(tmp_path / "line.sgy", SECTION)),
+            "--output",
+            str(output),
+            "--figure",
+            str(figure),
+        ]
+    )
+    assert status == 0
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(SECTION)[None, None]).argmax(dim=1)[0].numpy()
+    classes = np.load(output)
+    assert classes.dtype == np.uint8 and classes.shape == SECTION.shape
+    np.testing.assert_array_equal(classes, expected)
+    assert 0 < expected.sum() < expected.size
+    assert figure.stat().st_size > 0
+    assert sorted(path.name for path in output.parent.iterdir()) == ["classes.npy"]
+
+
+def test_predict_names_an_unknown_model_and_writes_nothing(
+    project: tuple[Path, TinySegmenter], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = project
+    np.save(tmp_path / "s.npy", SECTION)
+    status = main(
+        [
+            "--root",
+            str(root),
+            "predict",
+            "--model",
+            "geofm-das-nothing@best",
+            "--input",
+            str(tmp_path / "s.npy"),
+            "--output",
+            str(tmp_path / "classes.npy"),
+        ]
+    )
+    assert status == 2
+    assert "cannot load model models:/geofm-das-nothing@best" in capsys.readouterr().err
+    assert not (tmp_path / "classes.npy").exists()
