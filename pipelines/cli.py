@@ -11,12 +11,13 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipelines.resources import MlflowResource, ProjectResource
-from pipelines.tracking import load_model
+from pipelines.store import BenchmarkStore
 from training import benchmark
+from training.config import load_params
 from training.data.sections import read_section
 from training.data.validate import DataValidationError
 from training.inference import predict_section, prediction_figure
@@ -33,41 +34,39 @@ Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
 """
 
 
-def _project(args: argparse.Namespace) -> ProjectResource:
-    return ProjectResource(root=str(Path(args.root).resolve()), params_file=args.params,
-                           profile=args.profile or "")
+def _root(args: argparse.Namespace) -> Path:
+    return Path(args.root).resolve()
 
 
-def _mlflow(project: ProjectResource) -> MlflowResource:
-    return MlflowResource.for_project(project.params(), Path(project.root))
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    """The effective parameters: the params file under the root, with the chosen profile."""
+    return load_params(_root(args) / args.params, args.profile)
 
 
 def raw(args: argparse.Namespace) -> None:
     """Write or fetch the raw data, then validate every file."""
-    project = _project(args)
-    params = project.params()
-    folder = benchmark.materialize_raw(params, Path(project.root))
-    summaries = benchmark.validate_raw_data(params, Path(project.root))
+    params = _params(args)
+    folder = benchmark.materialize_raw(params, _root(args))
+    summaries = benchmark.validate_raw_data(params, _root(args))
     print(f"raw data in {folder}: " + ", ".join(f"{key} {s.counts}" for key, s in summaries.items()))
 
 
 def prepare(args: argparse.Namespace) -> None:
     """Prepare one task's arrays and data card, then validate them."""
-    project = _project(args)
-    params = project.params()
-    folder, card = benchmark.prepare(params, Path(project.root), args.task)
-    benchmark.validate_prepared_data(params, Path(project.root), args.task)
+    params = _params(args)
+    folder, card = benchmark.prepare(params, _root(args), args.task)
+    benchmark.validate_prepared_data(params, _root(args), args.task)
     print(f"prepared {args.task} in {folder}\n{card.to_string()}")
 
 
 def train(args: argparse.Namespace) -> None:
     """Train and test one model, tracked in MLflow; its version becomes `best` if it is."""
-    project = _project(args)
-    params, mlflow = project.params(), _mlflow(project)
-    with mlflow.training_run(params, args.task, args.model, launcher="cli") as tracker:
-        run = benchmark.train_and_evaluate(params, Path(project.root), args.task, args.model, tracker)
+    params = _params(args)
+    store = BenchmarkStore.for_project(params, _root(args))
+    with store.training_run(params, args.task, args.model, launcher="cli") as tracker:
+        run = benchmark.train_and_evaluate(params, _root(args), args.task, args.model, tracker)
         url = tracker.run_url
-    promoted = mlflow.promote(run["model_ref"], run["best_val_miou"])
+    promoted = store.promote(run["model_ref"], run["best_val_miou"])
     print(f"{args.task}/{args.model}: test mIoU {run['miou']:.4f}, mPA {run['mpa']:.4f} "
           f"(majority baseline {run['majority_baseline_miou']:.4f}); {run['model_ref'].uri}"
           f"{' promoted to best' if promoted else ''}; {url}")
@@ -75,10 +74,9 @@ def train(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> None:
     """Build both tables from the runs' metrics.json, log them to MLflow and print them."""
-    project = _project(args)
-    params = project.params()
-    result = benchmark.build_report(params, Path(project.root))
-    _mlflow(project).log_report(params, result.tables)
+    params = _params(args)
+    result = benchmark.build_report(params, _root(args))
+    BenchmarkStore.for_project(params, _root(args)).log_report(params, result.tables)
     print(result.markdown)
     if result.missing:
         print(f"not trained yet: {', '.join(result.missing)}", file=sys.stderr)
@@ -86,11 +84,9 @@ def report(args: argparse.Namespace) -> None:
 
 def predict(args: argparse.Namespace) -> None:
     """Segment one section (.dat, .npy or SEG-Y) with a logged model; write the classes as .npy."""
-    project = _project(args)
-    settings = _mlflow(project).settings
+    store = BenchmarkStore.for_project(_params(args), _root(args))
     section = read_section(Path(args.input), tuple(args.shape) if args.shape else None)
-    model = load_model(settings, args.model)
-    classes = predict_section(model, section)
+    classes = predict_section(store.load_model(args.model), section)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.tmp{os.getpid()}.npy")
@@ -112,9 +108,7 @@ def run_main_job(args: argparse.Namespace) -> None:
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-    project = _project(args)
-    params = project.params()
-    root = Path(project.root)
+    params, root = _params(args), _root(args)
     print(f"benchmark, profile {params.get('profile')}: {len(params['tasks'])} tasks x "
           f"{len(params['models'])} models; Dagster instance {root / '.dagster_home'}")
     instance = dagster_instance(root)

@@ -1,7 +1,8 @@
 """The Dagster resources of the benchmark: where the project lives, and where MLflow tracks it.
 
 The assets reach these by resource key (`project`, `mlflow`), not by import, so `assets/` does not depend
-on `pipelines/`; the CLI uses the same classes directly for the DVC stages.
+on `pipelines/`. `MlflowResource` wraps `pipelines.store.BenchmarkStore`, which the CLI (the DVC stages)
+uses directly, without loading Dagster.
 """
 
 from __future__ import annotations
@@ -14,16 +15,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from pipelines.tracking import (
-    MlflowSettings,
-    MlflowTracker,
-    benchmark_parent_run,
-    child_run,
-    log_benchmark_tables,
-    promote_if_best,
-    registered_model_name,
-)
-from training.benchmark import benchmark_id
+from pipelines.store import BenchmarkStore
+from pipelines.tracking import MlflowSettings, MlflowTracker
 from training.config import load_params
 from training.tracking import ModelRef
 
@@ -59,24 +52,21 @@ class MlflowResource(dg.ConfigurableResource):
     def settings(self) -> MlflowSettings:
         return MlflowSettings(self.tracking_uri, self.artifact_root, self.experiment, self.best_alias)
 
+    @property
+    def store(self) -> BenchmarkStore:
+        return BenchmarkStore(self.settings)
+
     @contextmanager
     def training_run(self, params: Mapping[str, Any], task: str, model: str,
                      launcher: str) -> Iterator[MlflowTracker]:
         """A run for `task` x `model` under the benchmark's parent run, registering its model."""
-        parent = benchmark_parent_run(self.settings, benchmark_id(params), params)
-        tags = {"geofm.task": task, "geofm.model": model, "geofm.profile": params.get("profile"),
-                "geofm.launcher": launcher}
-        with child_run(self.settings, parent, f"{task}-{model}", registered_model_name(task, model),
-                       tags) as tracker:
+        with self.store.training_run(params, task, model, launcher) as tracker:
             yield tracker
 
     def promote(self, model: ModelRef, val_miou: float) -> bool:
         """Move the best alias to this model version if its validation mIoU is the best so far."""
-        if model.registered_name is None or model.version is None:
-            raise ValueError(f"model {model.uri} was not registered, so it cannot be promoted")
-        return promote_if_best(self.settings, model.registered_name, model.version, val_miou)
+        return self.store.promote(model, val_miou)
 
     def log_report(self, params: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]) -> None:
         """Both benchmark tables on the benchmark's parent run."""
-        parent = benchmark_parent_run(self.settings, benchmark_id(params), params)
-        log_benchmark_tables(self.settings, parent, tables)
+        self.store.log_report(params, tables)
