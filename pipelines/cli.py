@@ -5,6 +5,7 @@ segments a section of your own with a logged model."""
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ import numpy as np
 from pipelines.store import BenchmarkStore
 from training import benchmark
 from training.config import load_params
+from training.data.atomic import write_atomic
 from training.data.sections import read_section
 from training.data.validate import DataValidationError
 from training.inference import predict_section, prediction_figure
@@ -87,11 +89,9 @@ def predict(args: argparse.Namespace) -> None:
     store = BenchmarkStore.for_project(_params(args), _root(args))
     section = read_section(Path(args.input), tuple(args.shape) if args.shape else None)
     classes = predict_section(store.load_model(args.model), section)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp{os.getpid()}.npy")
-    np.save(temporary, classes)
-    temporary.replace(output)
+    output, array = Path(args.output), io.BytesIO()
+    np.save(array, classes)
+    write_atomic(output, array.getvalue())
     if args.figure:
         prediction_figure(Path(args.figure), f"{args.model}: {Path(args.input).name}", section, classes)
     counts = np.bincount(classes.reshape(-1))

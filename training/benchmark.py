@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.data.atomic import staged_dir
+from training.data.atomic import staged_dir, write_atomic
 from training.data.card import data_card
 from training.data.dataset import PreparedDataset
 from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
@@ -110,17 +109,6 @@ def stage_outputs(params: Mapping[str, Any], stage: str, task: str | None = None
     return [path.relative_to(layout.root).as_posix() for path in outputs[stage]]
 
 
-def _write_atomic(path: Path, content: str | bytes) -> None:
-    """Write `content` to a temporary sibling of `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if isinstance(content, bytes):
-        temporary.write_bytes(content)
-    else:
-        temporary.write_text(content)
-    temporary.replace(path)
-
-
 def benchmark_id(params: Mapping[str, Any]) -> str:
     """A name for this configuration of the benchmark: the profile and a digest of the parameters."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
@@ -158,7 +146,7 @@ def prepare(params: Mapping[str, Any], root: Path, task_key: str) -> tuple[Path,
     folder = prepare_task(layout.raw_dir, layout.prepared_dir, task, float(data["val_fraction"]),
                           int(data["split_seed"]))
     card = data_card(layout.prepared_dir, task)
-    _write_atomic(folder / CARD_FILE, card.to_csv())
+    write_atomic(folder / CARD_FILE, card.to_csv())
     return folder, card
 
 
@@ -262,10 +250,10 @@ def train_and_evaluate(
         title = f"{task.title}: {model_key} (test mIoU {scores.miou:.3f})"
         prediction_figure(staging / "prediction.png", title, section, predict_section(merged, section), label)
     tracker.log_artifact(run_dir / ARTIFACTS_DIR)
-    _write_atomic(run_dir / HISTORY_FILE, history.to_csv(index=False))
+    write_atomic(run_dir / HISTORY_FILE, history.to_csv(index=False))
     summary = {"task": task_key, "model": model_key, "network": model_id.network, "mode": model_id.mode,
                **metrics, "per_class_iou": scores.per_class_iou}
-    _write_atomic(run_dir / METRICS_FILE, json.dumps(summary, indent=1) + "\n")
+    write_atomic(run_dir / METRICS_FILE, json.dumps(summary, indent=1) + "\n")
     # The checkpoints only serve to resume an interrupted run; the model now lives in the tracker.
     shutil.rmtree(checkpoints)
     return {**summary, "model_ref": ref, "history": result.history}
@@ -307,7 +295,7 @@ def build_report(params: Mapping[str, Any], root: Path) -> Report:
         raise FileNotFoundError(f"no trained model's {METRICS_FILE} under {layout.runs_dir}: train first")
     tables = benchmark_tables(results)
     markdown = tables_markdown(tables)
-    _write_atomic(layout.reports_dir / "benchmark.md", markdown)
+    write_atomic(layout.reports_dir / "benchmark.md", markdown)
     for key, table in tables.items():
-        _write_atomic(layout.reports_dir / f"{key}.csv", table.to_csv())
+        write_atomic(layout.reports_dir / f"{key}.csv", table.to_csv())
     return Report(tables, markdown, missing)

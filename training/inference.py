@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from training.data.atomic import write_atomic
 
 
 def predict_section(model: torch.nn.Module, section: np.ndarray) -> np.ndarray:
@@ -35,8 +37,7 @@ def prediction_figure(path: Path, title: str, section: np.ndarray, prediction: n
         axis.set_title(name)
         axis.axis("off")
     figure.suptitle(title)
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    figure.savefig(temporary, dpi=100)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
     plt.close(figure)
-    temporary.replace(path)
+    write_atomic(Path(path), image.getvalue())

@@ -1,7 +1,8 @@
-"""Folders that appear whole or not at all: build in a hidden sibling, then rename into place."""
+"""Files and folders that appear whole or not at all: written as a hidden sibling, then renamed into place."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -32,3 +33,15 @@ def replace_dir(staged: Path, target: Path) -> None:
     target.rename(previous / target.name)
     staged.rename(target)
     shutil.rmtree(previous)
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write `content` to a temporary sibling of `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    if isinstance(content, bytes):
+        temporary.write_bytes(content)
+    else:
+        temporary.write_text(content)
+    temporary.replace(path)

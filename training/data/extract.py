@@ -9,14 +9,13 @@ extraction leaves nothing half-written under the target's name.
 
 from __future__ import annotations
 
-import os
 import posixpath
-import shutil
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from training.data.atomic import staged_dir
 
 DEFAULT_MAX_TOTAL_BYTES = 64 * 1024**3
 """The whole record is ~14 GB uncompressed; an archive above 64 GiB is not one of its archives."""
@@ -127,17 +126,6 @@ def archive_stem(path: Path) -> str:
     return path.name[: -len(suffix)] if suffix else path.name
 
 
-def _replace_tree(staged: Path, target: Path) -> None:
-    """Put the folder `staged` in place of `target`, replacing whatever `target` held."""
-    if not target.exists():
-        staged.rename(target)
-        return
-    previous = target.with_name(f".{target.name}.replaced-{os.getpid()}")
-    target.rename(previous)
-    staged.rename(target)
-    shutil.rmtree(previous)
-
-
 def safe_extract(
     archive: Path,
     target: Path,
@@ -153,12 +141,6 @@ def safe_extract(
     suffix = archive_suffix(archive)
     if suffix is None:
         raise ValueError(f"{archive}: not a known archive type (known: {', '.join(ARCHIVE_EXTRACTORS)})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
-    try:
-        ARCHIVE_EXTRACTORS[suffix](archive, staged, max_total_bytes, max_ratio)
-        _replace_tree(staged, target)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+    with staged_dir(target) as staging:
+        ARCHIVE_EXTRACTORS[suffix](archive, staging, max_total_bytes, max_ratio)
     return sorted(path for path in target.rglob("*") if path.is_file())
