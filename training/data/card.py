@@ -11,7 +11,7 @@ import pandas as pd
 
 from training.data.dataset import PreparedDataset, RawDataset
 from training.data.layout import PREPARED_SPLITS, RAW_SPLITS
-from training.data.stats import RunningMoments
+from training.data.stats import RunningMoments, class_counts
 from training.tasks import TaskSpec
 
 SplitSamples = Iterator[tuple[str, Callable[[int], tuple[np.ndarray, np.ndarray]], int]]
@@ -43,10 +43,11 @@ def data_card(root: Path, task: TaskSpec, layout: str = "prepared") -> pd.DataFr
     for split, read_sample, count in LAYOUTS[layout](Path(root), task):
         moments = RunningMoments()
         pixels = np.zeros(task.num_classes, dtype=np.int64)
+        scratch = np.empty(task.shape, dtype=bool)
         for index in range(count):
             inputs, labels = read_sample(index)
             moments.add(inputs)
-            pixels += np.bincount(np.asarray(labels, dtype=np.uint8).reshape(-1), minlength=task.num_classes)
+            pixels += class_counts(labels, task.num_classes, scratch)
         frequencies = pixels / max(pixels.sum(), 1)
         rows.append(
             {
