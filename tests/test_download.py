@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from zenodo_standin import ZenodoStandin, route_zenodo_to
 
+from training.data import zenodo
 from training.data.zenodo import (
     MANIFEST_NAME,
     STAGING_NAME,
@@ -112,20 +113,34 @@ def test_md5_mismatch_names_the_file_and_leaves_nothing_under_its_name(
 
 
 def test_connection_dropped_once_is_retried(standin: ZenodoStandin, tmp_path: Path) -> None:
-    standin.drops["seismicFace.zip"] = 1
+    standin.faults["seismicFace.zip"] = ["drop"]
     files = download_record(RECORD, tmp_path / "raw", retries=2)
     assert files[0].read_bytes() == RECORD_FILES["seismicFace.zip"]
     assert standin.file_gets("seismicFace.zip") == 2
 
 
 def test_connection_dropped_every_time_fails_clearly(standin: ZenodoStandin, tmp_path: Path) -> None:
-    standin.drops["seismicFace.zip"] = 100
+    standin.faults["seismicFace.zip"] = ["drop"] * 100
     raw = tmp_path / "raw"
     with pytest.raises(ZenodoDownloadError, match=r"seismicFace\.zip after 1 retries"):
         download_record(RECORD, raw, retries=1)
     assert standin.file_gets("seismicFace.zip") == 2
     assert not (raw / "seismicFace.zip").exists()
     assert not (raw / STAGING_NAME).exists()
+
+
+@pytest.mark.parametrize("fault", ["503", "429", "reset"])
+def test_a_transient_http_failure_is_retried_by_the_http_layer(
+    standin: ZenodoStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """The one transfer retry goes to the dropped connection; the 503, 429 or reset answering that retry
+    must be absorbed by zenodo-get's HTTP retries (`max_http_retries`), or the download fails."""
+    monkeypatch.setattr(zenodo, "RETRY_PAUSE_SECONDS", 0.0)
+    standin.faults["seismicFace.zip"] = ["drop", fault]
+    files = download_record(RECORD, tmp_path / "raw", retries=1, file_glob="*.zip")
+    assert files[0].read_bytes() == RECORD_FILES["seismicFace.zip"]
+    assert standin.file_gets("seismicFace.zip") == 3
+    assert standin.faults["seismicFace.zip"] == []
 
 
 def test_second_call_fetches_only_what_is_missing_or_corrupt(standin: ZenodoStandin, tmp_path: Path) -> None:

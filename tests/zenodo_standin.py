@@ -2,8 +2,10 @@
 
 `ZenodoStandin` serves one record on 127.0.0.1 (an ephemeral port): `/api/records/<id>` answers with
 Zenodo-API JSON (each file's key, size, `md5:` checksum and `links.self`) and the links serve the bytes.
-Switches: `wrong_md5` (advertise a wrong checksum for some files) and `drops` (for a file, how many GETs
-send the headers with the full Content-Length and half the body, then close the connection).
+Switches: `wrong_md5` (advertise a wrong checksum for some files) and `faults` (for a file, how its next
+GETs are answered, in order, before it is served whole: `"drop"` sends the headers with the full
+Content-Length and half the body, then closes the connection; `"503"` and `"429"` answer with that status
+(429 with `Retry-After: 0`, as a rate limiter would); `"reset"` resets the connection before answering).
 
 `route_zenodo_to(port)` makes every client zenodo-get builds (it rebuilds its module client on each
 `zenodo_get.download` call) rewrite each request's scheme, host and port to the stand-in, keeping path
@@ -15,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +37,7 @@ class ZenodoStandin:
         self.record_id = record_id
         self.files = dict(files)
         self.wrong_md5: set[str] = set()
-        self.drops: dict[str, int] = {}
+        self.faults: dict[str, list[str]] = {}
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -93,13 +97,18 @@ class ZenodoStandin:
                     return
                 content = standin.files[key]
                 with standin._lock:
-                    dropping = standin.drops.get(key, 0) > 0
-                    if dropping:
-                        standin.drops[key] -= 1
-                if dropping:
-                    self._send_truncated(content)
-                else:
+                    pending = standin.faults.get(key, [])
+                    fault = pending.pop(0) if pending else None
+                if fault is None:
                     self._send(200, content, "application/octet-stream")
+                elif fault == "drop":
+                    self._send_truncated(content)
+                elif fault == "reset":
+                    self._reset()
+                elif fault in ("503", "429"):
+                    self._send_status(int(fault))
+                else:
+                    raise ValueError(f"unknown fault {fault!r} for {key}; known: drop, reset, 503, 429")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
@@ -116,6 +125,22 @@ class ZenodoStandin:
                 self.end_headers()
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
+                self.close_connection = True
+
+            def _send_status(self, status: int) -> None:
+                body = json.dumps({"status": status, "message": self.responses[status][0]}).encode()
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _reset(self) -> None:
+                """Close at once with SO_LINGER 0, so the client gets a TCP reset instead of an answer."""
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                os.close(self.connection.detach())
                 self.close_connection = True
 
         return Handler
