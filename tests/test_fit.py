@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import TensorDataset
 
 from training.checkpoint import load_checkpoint
-from training.config import load_params
 from training.fit import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -24,8 +24,8 @@ from training.fit import (
 from training.metrics import scores_from_confusion
 from training.schedule import build_scheduler
 from training.seeding import seed_everything
+from training.settings import TrainSettings
 
-REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"train_loss", "train_miou", "val_loss", "val_miou", "val_mpa", "lr"}
 
 
@@ -232,8 +232,25 @@ def test_schedules_warm_up_then_hold_or_decay() -> None:
                         steps_per_epoch=1)
 
 
-def test_defaults_are_the_papers_and_match_params_yaml() -> None:
-    paper = load_params(REPO / "params.yaml", profile="paper")["train"]
+def test_fit_follows_the_schedule_at_every_step_with_a_partial_last_batch(tmp_path: Path) -> None:
+    """10 items in batches of 4 are 3 steps per epoch (the last of 2 items): warm-up over the 3 steps of
+    epoch 1, then a half cosine over the 6 steps of epochs 2 and 3, read from the optimizer at each step."""
+    config = FitConfig(epochs=3, batch_size=4, lr=0.1, schedule="cosine", warmup_epochs=1,
+                       loss="cross_entropy", seed=0, device="cpu")
+    seen: list[float] = []
+    hook = register_optimizer_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]["lr"]))
+    try:
+        result = fit(TinyNet(), blocks_dataset(10, seed=3), VAL, 2, config, tmp_path)
+    finally:
+        hook.remove()
+    warmup = [0.1 * step / 3 for step in (1, 2, 3)]
+    cosine = [0.1 * 0.5 * (1 + math.cos(math.pi * step / 6)) for step in range(6)]
+    assert seen == pytest.approx(warmup + cosine)
+    assert [row["lr"] for row in result.history] == pytest.approx([warmup[0], cosine[0], cosine[3]])
+
+
+def test_defaults_are_the_papers_and_match_the_train_settings() -> None:
+    paper = TrainSettings().model_dump()
     assert paper["batch_size"] == "paper"  # resolved per task by the stage, not by FitConfig
     config = FitConfig.from_mapping({**paper, "batch_size": 4})
     assert config == FitConfig()
