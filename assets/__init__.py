@@ -1,14 +1,12 @@
-"""The benchmark as Dagster assets, thin wrappers over `training.benchmark`.
+"""The benchmark as Dagster assets, thin wrappers over the stage functions of `training.stages`.
 
 raw_data -> prepared_data (per task) -> trained_model (per task x model) -> benchmark_report.
 
-The assets are built for the tasks and models of a `params.yaml` (`build_benchmark_assets`) and read two
-resources by key, so this package never imports `pipelines` (imports point training <- assets <- pipelines):
-- `project`: `.root` (the project folder, str) and `.params()` (the effective parameters);
-- `mlflow`: `.training_run(params, task, model, launcher)` (a context manager giving a tracker with
-  `.run_url`), `.promote(model_ref, val_miou) -> bool` and `.log_report(params, tables)`.
-`pipelines.resources` provides both. Each asset names the DVC stage that does the same work
-(metadata `dvc_stage`), so tests can compare the two graphs.
+The assets are built for the tasks and models of the settings (`build_benchmark_assets`) and take two
+typed resources, so this package never imports `pipelines` (imports point training <- assets <- pipelines):
+`project` (a `training.settings.Project`: root and settings) and `mlflow` (an `ExperimentStore`, see
+`assets.resources`; `pipelines.store.BenchmarkStore` in the definitions). Each asset names the DVC stage
+that does the same work (metadata `dvc_stage`), so tests can compare the two graphs.
 """
 
 from __future__ import annotations

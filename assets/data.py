@@ -5,8 +5,11 @@ from collections.abc import Callable
 import dagster as dg
 
 from assets.partitions import AssetEvents, stage_metadata
-from training import benchmark
 from training.data.validate import DataValidationError, ValidationSummary
+from training.settings import Project
+from training.stages.outputs import stage_outputs
+from training.stages.prepare import prepare, validate_prepared_data
+from training.stages.raw import materialize_raw, validate_raw_data
 
 RAW_FILES_VALID = "raw_files_valid"
 PREPARED_ARRAYS_VALID = "prepared_arrays_valid"
@@ -26,25 +29,23 @@ def validation_check(name: str, validate: Callable[[], list[ValidationSummary]])
 
 
 @dg.asset(
-    required_resource_keys={"project"},
     check_specs=[dg.AssetCheckSpec(RAW_FILES_VALID, asset="raw_data", blocking=True,
                                    description="raw files sized as the task says; labels in range; no NaN")],
     metadata=stage_metadata("raw"),
     kinds={"numpy"},
 )
-def raw_data(context: dg.AssetExecutionContext) -> AssetEvents:
+def raw_data(project: dg.ResourceParam[Project]) -> AssetEvents:
     """Every task's raw samples in the Zenodo layout: the record itself, or synthetic geophysics (demo)."""
-    project = context.resources.project
-    params = project.params()
-    raw_dir = benchmark.materialize_raw(params, project.root)
+    settings = project.settings
+    raw_dir = materialize_raw(settings, project.root)
     check = validation_check(RAW_FILES_VALID,
-                             lambda: list(benchmark.validate_raw_data(params, project.root).values()))
+                             lambda: list(validate_raw_data(settings, project.root).values()))
     yield check
     if not check.passed:
         raise dg.Failure(f"raw data failed validation: {check.metadata['error'].value}")
     yield dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(raw_dir)),
-                                         "source": params["data"]["source"],
-                                         "outputs": benchmark.stage_outputs(params, "raw")})
+                                         "source": settings.data.source,
+                                         "outputs": stage_outputs(settings, "raw")})
 
 
 def build_prepared_data(partitions: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
@@ -53,29 +54,26 @@ def build_prepared_data(partitions: dg.StaticPartitionsDefinition) -> dg.AssetsD
     @dg.asset(
         partitions_def=partitions,
         deps=["raw_data"],
-        required_resource_keys={"project"},
         check_specs=[dg.AssetCheckSpec(PREPARED_ARRAYS_VALID, asset="prepared_data", blocking=True,
                                        description="arrays, stats.json and splits.json agree with the task")],
         metadata=stage_metadata("prepare"),
         kinds={"numpy"},
     )
-    def prepared_data(context: dg.AssetExecutionContext) -> AssetEvents:
+    def prepared_data(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project]) -> AssetEvents:
         """One task's train/val/test arrays (val carved from the record's train set), stats and data card."""
-        project = context.resources.project
-        params = project.params()
-        task = context.partition_key
-        folder, card = benchmark.prepare(params, project.root, task)
+        settings, task = project.settings, context.partition_key
+        prepared = prepare(settings, project.root, task)
         check = validation_check(PREPARED_ARRAYS_VALID,
-                                 lambda: [benchmark.validate_prepared_data(params, project.root, task)])
+                                 lambda: [validate_prepared_data(settings, project.root, task)])
         yield check
         if not check.passed:
             error = check.metadata["error"].value
             raise dg.Failure(f"prepared data of task {task!r} failed validation: {error}")
         yield dg.MaterializeResult(metadata={
-            "path": dg.MetadataValue.path(str(folder)),
-            "data_card": dg.MetadataValue.md(card.to_markdown(floatfmt=".4g")),
-            "samples": {split: int(count) for split, count in card["samples"].items()},
-            "outputs": benchmark.stage_outputs(params, "prepare", task=task),
+            "path": dg.MetadataValue.path(str(prepared.folder)),
+            "data_card": dg.MetadataValue.md(prepared.card.to_markdown(floatfmt=".4g")),
+            "samples": {split: int(count) for split, count in prepared.card["samples"].items()},
+            "outputs": stage_outputs(settings, "prepare", task=task),
         })
 
     return prepared_data

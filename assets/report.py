@@ -3,7 +3,10 @@
 import dagster as dg
 
 from assets.partitions import stage_metadata
-from training import benchmark
+from assets.resources import ExperimentStore
+from training.settings import Project
+from training.stages.outputs import stage_outputs
+from training.stages.report import build_report
 
 
 def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -11,22 +14,21 @@ def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefin
 
     @dg.asset(
         deps=[dg.AssetDep(trained_model, partition_mapping=dg.AllPartitionMapping())],
-        required_resource_keys={"project", "mlflow"},
         metadata=stage_metadata("report"),
         kinds={"pandas", "mlflow"},
     )
-    def benchmark_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def benchmark_report(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
+                         mlflow: dg.ResourceParam[ExperimentStore]) -> dg.MaterializeResult:
         """Both tables as markdown (ours, the paper's in brackets); also logged on the MLflow parent run."""
-        project = context.resources.project
-        params = project.params()
-        report = benchmark.build_report(params, project.root)
+        settings = project.settings
+        report = build_report(settings, project.root)
         if report.missing:
             context.log.warning(f"not trained yet: {', '.join(report.missing)}; their cells stay empty")
-        context.resources.mlflow.log_report(params, report.tables)
+        mlflow.log_report(settings, report.tables)
         return dg.MaterializeResult(metadata={
             "tables": dg.MetadataValue.md(report.markdown),
             "missing_runs": report.missing,
-            "outputs": benchmark.stage_outputs(params, "report"),
+            "outputs": stage_outputs(settings, "report"),
         })
 
     return benchmark_report

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 import dagster as dg
 
 from assets.partitions import TASK, AssetEvents, stage_metadata, task_and_model
-from training import benchmark
+from assets.resources import ExperimentStore
+from training.settings import Project
+from training.stages.outputs import stage_outputs
+from training.stages.train import train_and_evaluate
 
 BEATS_BASELINE = "beats_majority_baseline"
 GPU_POOL = "gpu"
@@ -33,37 +36,35 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         partitions_def=partitions,
         deps=[dg.AssetDep(prepared_data, partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
             partition_dimension_name=TASK))],
-        required_resource_keys={"project", "mlflow"},
         pool=GPU_POOL,
         check_specs=[dg.AssetCheckSpec(BEATS_BASELINE, asset="trained_model",
                                        description="test mIoU above predicting the majority class")],
         metadata=stage_metadata("train"),
         kinds={"pytorch", "mlflow"},
     )
-    def trained_model(context: dg.AssetExecutionContext) -> AssetEvents:
+    def trained_model(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
+                      mlflow: dg.ResourceParam[ExperimentStore]) -> AssetEvents:
         """Fit on train, select on val, score on test; logged to MLflow and registered (best aliased)."""
-        project, mlflow = context.resources.project, context.resources.mlflow
-        params = project.params()
+        settings = project.settings
         task, model = task_and_model(context)
-        epochs = benchmark.fit_config(params, benchmark.resolve_tasks(params)[task]).epochs
-        with mlflow.training_run(params, task, model, launcher="dagster") as tracker:
-            run = benchmark.train_and_evaluate(params, project.root, task, model, tracker,
-                                               callbacks=[EpochLog(context.log, f"{task}/{model}", epochs)])
+        epoch_log = EpochLog(context.log, f"{task}/{model}", settings.train.epochs)
+        with mlflow.training_run(settings, task, model, launcher="dagster") as tracker:
+            run = train_and_evaluate(settings, project.root, task, model, tracker, callbacks=[epoch_log])
             run_url = tracker.run_url
-        promoted = mlflow.promote(run["model_ref"], run["best_val_miou"])
+        promoted = mlflow.promote(run.model_ref, run.best_val_miou)
         yield dg.AssetCheckResult(
-            check_name=BEATS_BASELINE, passed=run["miou"] > run["majority_baseline_miou"],
-            metadata={"test_miou": run["miou"], "majority_baseline_miou": run["majority_baseline_miou"]},
+            check_name=BEATS_BASELINE, passed=run.beats_majority_baseline,
+            metadata={"test_miou": run.miou, "majority_baseline_miou": run.majority_baseline_miou},
         )
         yield dg.MaterializeResult(metadata={
-            "test_miou": run["miou"], "test_mpa": run["mpa"], "authors_protocol_miou": run["authors_miou"],
-            "authors_protocol_mpa": run["authors_mpa"], "best_val_miou": run["best_val_miou"],
-            "best_epoch": run["best_epoch"],
+            "test_miou": run.miou, "test_mpa": run.mpa, "authors_protocol_miou": run.authors_miou,
+            "authors_protocol_mpa": run.authors_mpa, "best_val_miou": run.best_val_miou,
+            "best_epoch": run.best_epoch,
             "mlflow_run": dg.MetadataValue.url(run_url),
-            "registered_model": run["model_ref"].registered_name or "",
-            "model_version": run["model_ref"].version or "",
+            "registered_model": run.model_ref.registered_name or "",
+            "model_version": run.model_ref.version or "",
             "promoted_to_best": promoted,
-            "outputs": benchmark.stage_outputs(params, "train", task=task, model=model),
+            "outputs": stage_outputs(settings, "train", task=task, model=model),
         })
 
     return trained_model

@@ -1,19 +1,19 @@
-"""The main job: the whole benchmark through Dagster, job by job over every partition, in the persistent
-instance of `.dagster_home` so that `dagster dev` shows the runs, checks and metadata afterwards."""
+"""Running the whole benchmark through Dagster from the command line: the stage jobs executed in order over
+every partition, in the persistent instance of `.dagster_home`, so that `dagster dev` shows the runs,
+checks and metadata afterwards."""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
+from training.settings import Settings
 
 DAGSTER_HOME = ".dagster_home"
 LAUNCHER_TAG = "geofm/launcher"
@@ -53,9 +53,9 @@ def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
     return stale
 
 
-def benchmark_plan(params: Mapping[str, Any]) -> list[tuple[str, str | dg.MultiPartitionKey | None]]:
+def benchmark_plan(settings: Settings) -> list[tuple[str, str | dg.MultiPartitionKey | None]]:
     """(job, partition) in dependency order: raw, every task's prepare, every task x model, report."""
-    tasks, models = params["tasks"], params["models"]
+    tasks, models = settings.tasks, settings.models
     trainings = [dg.MultiPartitionKey({TASK: task, MODEL: model}) for task in tasks for model in models]
     return [("raw", None), *(("prepare", task) for task in tasks), *(("train", key) for key in trainings),
             ("report", None)]
@@ -69,12 +69,12 @@ class BenchmarkRun:
     failed_checks: list[str] = field(default_factory=list)
 
 
-def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, params: Mapping[str, Any],
+def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings,
                   show_progress: bool = True) -> BenchmarkRun:
     """Execute the stage jobs of `defs` over every partition; stops at the first failed run."""
     tags = {LAUNCHER_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     outcome = BenchmarkRun()
-    plan = benchmark_plan(params)
+    plan = benchmark_plan(settings)
     with tqdm(plan, desc="benchmark", unit="run", disable=not show_progress) as bar:
         for job_name, partition in bar:
             bar.set_postfix_str(f"{job_name} {partition or ''}".strip())

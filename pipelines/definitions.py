@@ -2,7 +2,8 @@
 
 `dagster dev` (run from the repository root, with DAGSTER_HOME=.dagster_home) loads `defs` through
 pyproject's `[tool.dagster]`. The project root is the current folder unless GEOFM_ROOT says otherwise, and
-GEOFM_PROFILE picks a params.yaml profile (default: the file's `profile`).
+GEOFM_PROFILE picks a params.yaml profile (default: the file's `profile`). The settings are validated when
+the definitions load, so a bad value stops the code location before any run starts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets import build_benchmark_assets
-from pipelines.resources import MlflowResource, ProjectResource
+from pipelines.store import BenchmarkStore
+from training.settings import Project
 
 STAGE_JOBS = {
     "raw": ("raw_data", "The raw record, or the synthetic stand-in of the demo profile."),
@@ -25,17 +27,15 @@ STAGE_JOBS = {
 `geofm benchmark` runs them over every partition; in the UI, "Materialize all" launches the same."""
 
 
-def build_definitions(root: Path, params_file: str = "params.yaml",
-                      profile: str | None = None) -> dg.Definitions:
-    """The definitions for the tasks and models of `root/params_file` under `profile`."""
-    project = ProjectResource(root=str(Path(root).resolve()), params_file=params_file, profile=profile or "")
-    params = project.params()
+def build_definitions(project: Project) -> dg.Definitions:
+    """The definitions for the tasks and models of `project`'s settings."""
     jobs = [dg.define_asset_job(name, selection=[asset], description=description)
             for name, (asset, description) in STAGE_JOBS.items()]
+    settings = project.settings
     return dg.Definitions(
-        assets=build_benchmark_assets(params["tasks"], params["models"]),
+        assets=build_benchmark_assets(settings.tasks, settings.models),
         jobs=jobs,
-        resources={"project": project, "mlflow": MlflowResource.for_project(params, Path(project.root))},
+        resources={"project": project, "mlflow": BenchmarkStore.for_project(settings.mlflow, project.root)},
     )
 
 
@@ -47,4 +47,4 @@ def project_root() -> Path:
 @dg.definitions
 def defs() -> dg.Definitions:
     """What `dagster dev` loads (built when loaded, so importing this module reads no file)."""
-    return build_definitions(project_root(), profile=os.environ.get("GEOFM_PROFILE"))
+    return build_definitions(Project.load(project_root(), profile=os.environ.get("GEOFM_PROFILE")))

@@ -1,65 +1,168 @@
-"""The benchmark's MLflow store: a parent run per benchmark configuration, a nested run per training,
-promotion of the best version, the report tables. Plain Python, so the DVC stages (the CLI) use it without
-loading Dagster; `pipelines.resources.MlflowResource` exposes the same to the assets."""
+"""`BenchmarkStore`: the benchmark's one MLflow layer. It owns the runs (a parent run per benchmark
+configuration, a nested run per training), the registry (a registered model per task x model, the best
+version aliased) and the report tables. The CLI (DVC stages) uses it directly; the Dagster definitions
+pass the same object to the assets as their `mlflow` resource."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import LifecycleStage, Param
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from torch import nn
 
-from pipelines.tracking import (
-    MlflowSettings,
-    MlflowTracker,
-    benchmark_parent_run,
-    child_run,
-    load_model,
-    log_benchmark_tables,
-    promote_if_best,
-    registered_model_name,
+from pipelines.mlflow_io import (
+    absolute_artifact_root,
+    absolute_tracking_uri,
+    client_for,
+    flatten_params,
+    log_frame,
+    log_text,
+    model_uri,
 )
-from training.benchmark import benchmark_id
+from pipelines.mlflow_tracker import MlflowTracker
+from training.errors import GeofmError
+from training.report import tables_markdown
+from training.settings import MlflowSettings, Settings
+from training.stages.outputs import benchmark_id
 from training.tracking import ModelRef
+
+BENCHMARK_TAG = "geofm.benchmark_id"
+VAL_MIOU_TAG = "geofm.val_miou"
+
+
+class ModelNotFoundError(GeofmError, ValueError):
+    """A model reference that the store cannot load."""
+
+
+def registered_model_name(task: str, model_key: str) -> str:
+    """The registry name of one task x model, e.g. `geofm-salt-mla-lora` (model_key: unet or net-mode)."""
+    return f"geofm-{task}-{model_key}"
 
 
 @dataclass(frozen=True)
 class BenchmarkStore:
-    """The MLflow store of `settings`, seen from the benchmark."""
+    """The MLflow store (absolute locations), the benchmark's experiment and the alias of the best version."""
 
-    settings: MlflowSettings
+    tracking_uri: str
+    artifact_root: str
+    experiment: str
+    best_alias: str = "best"
+    ui_url: str = "http://127.0.0.1:5000"
 
     @classmethod
-    def for_project(cls, params: Mapping[str, Any], root: Path) -> BenchmarkStore:
-        """The store `params["mlflow"]` names, its relative paths made absolute under `root`."""
-        return cls(MlflowSettings.from_params(params, root))
+    def for_project(cls, settings: MlflowSettings, root: Path) -> BenchmarkStore:
+        """The store `settings` names, its relative sqlite path and artifact folder made absolute under
+        `root`."""
+        return cls(absolute_tracking_uri(settings.tracking_uri, root),
+                   absolute_artifact_root(settings.artifact_root, root), settings.experiment,
+                   settings.best_alias, settings.ui_url)
+
+    @property
+    def client(self) -> MlflowClient:
+        return client_for(self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        """The benchmark experiment's id, creating it with the configured artifact location if missing."""
+        client = self.client
+        experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is None:
+            try:
+                return client.create_experiment(self.experiment, artifact_location=self.artifact_root)
+            except MlflowException as error:
+                if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                    raise
+                experiment = client.get_experiment_by_name(self.experiment)
+        if experiment.lifecycle_stage == LifecycleStage.DELETED:
+            raise GeofmError(f"MLflow experiment {self.experiment!r} is deleted: restore it "
+                             "(`mlflow experiments restore`) or set another mlflow.experiment in params.yaml")
+        return experiment.experiment_id
+
+    def parent_run(self, benchmark: str, params: Mapping[str, Any]) -> str:
+        """The id of the parent run tagged `benchmark`, created (with the flattened params) if new."""
+        if "'" in benchmark or "`" in benchmark:
+            raise ValueError(f"benchmark id {benchmark!r} must not contain quotes")
+        client, experiment_id = self.client, self.experiment_id()
+        existing = client.search_runs([experiment_id],
+                                      filter_string=f"tags.`{BENCHMARK_TAG}` = '{benchmark}'",
+                                      order_by=["attributes.start_time ASC"], max_results=1)
+        if existing:
+            return existing[0].info.run_id
+        run = client.create_run(experiment_id, run_name=f"benchmark-{benchmark}",
+                                tags={BENCHMARK_TAG: benchmark})
+        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in flatten_params(params).items()])
+        return run.info.run_id
+
+    def benchmark_run(self, settings: Settings) -> str:
+        """The parent run of this benchmark configuration."""
+        return self.parent_run(benchmark_id(settings), settings.model_dump(mode="json"))
 
     @contextmanager
-    def training_run(self, params: Mapping[str, Any], task: str, model: str,
+    def child_run(self, parent_run_id: str, run_name: str, registered_name: str | None = None,
+                  tags: Mapping[str, Any] | None = None) -> Iterator[MlflowTracker]:
+        """A run nested under `parent_run_id`, active for the block; it ends FAILED if the block raises."""
+        client = self.client
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, parent_run_id=parent_run_id,
+                              tags={key: str(value) for key, value in (tags or {}).items()}) as run:
+            yield MlflowTracker(client, run.info.run_id, experiment_id, self.ui_url, registered_name)
+
+    @contextmanager
+    def training_run(self, settings: Settings, task: str, model: str,
                      launcher: str) -> Iterator[MlflowTracker]:
         """A run for `task` x `model` under the benchmark's parent run, registering its model."""
-        parent = benchmark_parent_run(self.settings, benchmark_id(params), params)
-        tags = {"geofm.task": task, "geofm.model": model, "geofm.profile": params.get("profile"),
+        tags = {"geofm.task": task, "geofm.model": model, "geofm.profile": settings.profile,
                 "geofm.launcher": launcher}
-        with child_run(self.settings, parent, f"{task}-{model}", registered_model_name(task, model),
-                       tags) as tracker:
+        with self.child_run(self.benchmark_run(settings), f"{task}-{model}",
+                            registered_model_name(task, model), tags) as tracker:
             yield tracker
 
     def promote(self, model: ModelRef, val_miou: float) -> bool:
-        """Move the best alias to this model version if its validation mIoU is the best so far."""
+        """Record `val_miou` on the model's version and move the best alias to it if it beats the
+        aliased version."""
         if model.registered_name is None or model.version is None:
             raise ValueError(f"model {model.uri} was not registered, so it cannot be promoted")
-        return promote_if_best(self.settings, model.registered_name, model.version, val_miou)
+        if not math.isfinite(val_miou):
+            raise ValueError(f"{model.uri}: validation mIoU is {val_miou}, not a number")
+        client, name, version = self.client, model.registered_name, str(model.version)
+        client.set_model_version_tag(name, version, VAL_MIOU_TAG, repr(float(val_miou)))
+        current = client.get_registered_model(name).aliases.get(self.best_alias)
+        if current is not None and str(current) != version:
+            best = client.get_model_version(name, str(current)).tags.get(VAL_MIOU_TAG)
+            if best is not None and float(best) >= val_miou:
+                return False
+        client.set_registered_model_alias(name, self.best_alias, version)
+        return True
 
-    def log_report(self, params: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]) -> None:
-        """Both benchmark tables on the benchmark's parent run."""
-        parent = benchmark_parent_run(self.settings, benchmark_id(params), params)
-        log_benchmark_tables(self.settings, parent, tables)
+    def log_tables(self, parent_run_id: str, tables: Mapping[str, pd.DataFrame]) -> None:
+        """Both benchmark tables on the parent run (markdown beside the paper, csv, MLflow tables);
+        ends the run."""
+        client = self.client
+        log_text(client, parent_run_id, tables_markdown(tables), "report/benchmark.md")
+        for key, table in tables.items():
+            log_frame(client, parent_run_id, table, f"report/{key}")
+        client.set_terminated(parent_run_id, "FINISHED")
+
+    def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame]) -> None:
+        """Both benchmark tables on this benchmark configuration's parent run."""
+        self.log_tables(self.benchmark_run(settings), tables)
 
     def load_model(self, reference: str) -> nn.Module:
-        """A logged model by name, `name@alias`, `name/version` or URI (`pipelines.tracking.model_uri`)."""
-        return load_model(self.settings, reference)
+        """The model `reference` names (a registered name at the best alias, `name@alias`, `name/version`,
+        or a `models:/` or `runs:/` URI), on the CPU."""
+        client_for(self.tracking_uri)
+        uri = model_uri(reference, self.best_alias)
+        try:
+            return mlflow.pytorch.load_model(uri, map_location="cpu")
+        except MlflowException as error:
+            message = f"cannot load model {uri} from {self.tracking_uri}: {error.message}"
+            raise ModelNotFoundError(message) from None

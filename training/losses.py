@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.lookup import lookup
+
 
 def _check_shapes(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> None:
     if logits.ndim != 4 or logits.shape[1] != num_classes:
@@ -91,8 +93,7 @@ LOSSES: dict[str, Callable[[int], nn.Module]] = {
 
 def build_loss(name: str, num_classes: int) -> nn.Module:
     """The loss registered under `name` for `num_classes` classes."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(sorted(LOSSES))}")
+    loss_class = lookup("loss", name, LOSSES)
     if num_classes < 2:
         raise ValueError(f"a segmentation loss needs at least 2 classes; got num_classes={num_classes}")
-    return LOSSES[name](num_classes)
+    return loss_class(num_classes)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from training.lookup import lookup
 from training.tasks import get_task
 
 PAPER_TASKS = ("seam", "salt", "crater", "das", "fault")
@@ -55,10 +56,7 @@ METRIC_TABLES = {"miou": ("mIoU", PAPER_MIOU), "mpa": ("mPA", PAPER_MPA)}
 
 
 def _network_row(network: str) -> str:
-    try:
-        return NETWORK_ROWS[network]
-    except KeyError:
-        raise KeyError(f"unknown network {network!r}; known networks: {', '.join(NETWORK_ROWS)}") from None
+    return lookup("network", network, NETWORK_ROWS)
 
 
 def _needs_mode(network: str, modes: list[str]) -> bool:

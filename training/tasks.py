@@ -1,16 +1,17 @@
 """The task registry: the five segmentation tasks of the benchmark, as the Zenodo record ships them.
 
 This is the one place that knows each task's section size, class count, ViT patch grid, folder names and
-the paper's batch size. Other code asks `get_task(key)` or `resolve_tasks(params)`; the demo profile of
-`params.yaml` may shrink sections (`data.synthetic.shapes`), and then the patch grid follows the shape.
+the paper's batch size. Other code asks `get_task(key)` or the settings (`Settings.task_specs`); the demo
+profile of `params.yaml` may shrink sections (`data.synthetic.shapes`), and then the patch
+grid follows the shape.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+
+from training.lookup import lookup
 
 PATCH_SIZE = 14
 
@@ -56,18 +57,4 @@ TASKS: dict[str, TaskSpec] = {
 
 def get_task(key: str) -> TaskSpec:
     """The registered task called `key`; an unknown key is an error naming the known ones."""
-    try:
-        return TASKS[key]
-    except KeyError:
-        raise KeyError(f"unknown task {key!r}; known tasks: {', '.join(TASKS)}") from None
-
-
-def resolve_tasks(params: Mapping[str, Any]) -> dict[str, TaskSpec]:
-    """The tasks selected by `params['tasks']`, at the section sizes of the configured data source."""
-    data = params.get("data", {})
-    shapes = data.get("synthetic", {}).get("shapes", {}) if data.get("source") == "synthetic" else {}
-    resolved = {}
-    for key in params["tasks"]:
-        spec = get_task(key)
-        resolved[key] = spec.with_shape(tuple(shapes[key])) if key in shapes else spec
-    return resolved
+    return lookup("task", key, TASKS)

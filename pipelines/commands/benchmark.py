@@ -1,0 +1,41 @@
+"""`geofm benchmark` (and `geofm demo`, the same on the demo profile): the whole benchmark through Dagster,
+recorded in .dagster_home; prints the tables and the next steps at the end."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import dagster as dg
+
+from pipelines.benchmark_runner import dagster_instance, release_stale_runs, run_benchmark
+from pipelines.definitions import build_definitions
+from training.settings import Project
+
+PAPER_COMMAND = "geofm --profile paper benchmark"
+NEXT_STEPS = """
+Browse the results:
+  Dagster UI : DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev        (then http://127.0.0.1:3000)
+  MLflow UI  : .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db   (then http://127.0.0.1:5000)
+Segment a section of your own (.sgy/.segy, .npy, or .dat with --shape H W) with a registered model:
+  .venv/bin/geofm predict --model geofm-salt-mla-lora --input line.sgy --output classes.npy
+Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
+  {paper}      or      dvc exp run -S profile=paper
+"""
+
+
+def run(args: argparse.Namespace, project: Project) -> None:
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    settings = project.settings
+    print(f"benchmark, profile {settings.profile}: {len(settings.tasks)} tasks x {len(settings.models)} "
+          f"models; Dagster instance {project.root / '.dagster_home'}")
+    instance = dagster_instance(project.root)
+    for run_id in release_stale_runs(instance):
+        print(f"marked run {run_id} failed: its process is gone")
+    defs = build_definitions(project)
+    outcome = run_benchmark(defs, instance, settings)
+    print((project.paths.reports_dir / "benchmark.md").read_text())
+    for check in outcome.failed_checks:
+        print(f"failed check: {check}", file=sys.stderr)
+    print(NEXT_STEPS.format(paper=PAPER_COMMAND))

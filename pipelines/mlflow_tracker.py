@@ -1,0 +1,82 @@
+"""`MlflowTracker`: the `training.tracking.Tracker` that logs one training into one MLflow run.
+
+Models are logged pickled (not `pt2`, which fixes the section size) with a signature whose batch and
+spatial sizes are free, so a registered model predicts on a raw section of any size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from torch import nn
+
+from pipelines.mlflow_io import any_size_signature, flatten_params, log_frame, model_requirements, run_url
+from training.tracking import ModelRef
+
+
+@dataclass
+class MlflowTracker:
+    """Logs into one MLflow run (the active one inside `BenchmarkStore.child_run`)."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+    ui_url: str
+    registered_name: str | None = None
+
+    @property
+    def run_url(self) -> str:
+        """A link to this run in the MLflow UI."""
+        return run_url(self.ui_url, self.experiment_id, self.run_id)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        flat = flatten_params(params)
+        self.client.log_batch(self.run_id, params=[Param(key, value) for key, value in flat.items()])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        timestamp = int(time.time() * 1000)
+        batch = [Metric(key, float(value), timestamp, step or 0) for key, value in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_table(self, table: pd.DataFrame, name: str) -> None:
+        log_frame(self.client, self.run_id, table, f"tables/{name}")
+
+    def log_artifact(self, path: Path) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), path.name)
+        elif path.is_file():
+            self.client.log_artifact(self.run_id, str(path))
+        else:
+            raise FileNotFoundError(f"artifact to log not found: {path}")
+
+    def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef:
+        """Log `model` pickled with an any-size signature and register it under `registered_name`."""
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.run_id:
+            raise RuntimeError(f"log_model: run {self.run_id} is not the active MLflow run")
+        info = mlflow.pytorch.log_model(
+            model,
+            name=name,
+            serialization_format="pickle",
+            signature=any_size_signature(model, input_example),
+            pip_requirements=model_requirements(),
+            registered_model_name=self.registered_name,
+        )
+        if self.registered_name is None:
+            return ModelRef(uri=info.model_uri)
+        model_version = str(info.registered_model_version)
+        return ModelRef(uri=f"models:/{self.registered_name}/{model_version}",
+                        registered_name=self.registered_name, version=model_version)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.log_metrics(metrics, step=epoch)

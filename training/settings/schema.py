@@ -1,0 +1,172 @@
+"""The typed settings of geofm: one frozen model per `params.yaml` section, validated once, at load.
+
+Every field carries its default, its allowed values (a `Literal`, a bound) and a description; the README's
+configuration table is generated from these classes (`training.settings.docs`), so it cannot drift. Past
+`training.settings.load_settings`, code receives these objects, never the raw mapping.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from training.catalog import ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
+from training.errors import UnknownKeyError
+from training.lookup import lookup, unknown_key_message
+from training.tasks import TASKS, TaskSpec, get_task
+
+Size = Annotated[int, Field(gt=0)]
+TaskKey = Annotated[str, AfterValidator(lambda key: get_task(key).key)]
+ModelKeyText = Annotated[str, AfterValidator(lambda key: parse_model_key(key).key)]
+Encoder = Literal[ENCODERS]  # type: ignore[valid-type]
+Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
+Loss = Literal[LOSSES]  # type: ignore[valid-type]
+
+
+class Section(BaseModel):
+    """A settings section: immutable, unknown keys refused; YAML lists are read as tuples."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SyntheticSettings(Section):
+    """The offline stand-in for the Zenodo record, in its exact layout."""
+
+    seed: int = Field(0, ge=0, description="seed of the synthetic generators (one stream per sample)")
+    train_count: int = Field(32, ge=2, description="samples in each task's `train` folder")
+    test_count: int = Field(8, ge=1, description="samples in each task's `valid` folder (our test split)")
+    shapes: dict[TaskKey, tuple[Size, Size]] = Field(
+        default_factory=dict,
+        description="per-task `[height, width]`; a task not named keeps the record's size")
+
+
+class DataSettings(Section):
+    """Where the raw record comes from and how it is split and prepared."""
+
+    source: Literal["zenodo", "synthetic"] = Field(
+        "zenodo", description="`zenodo` downloads the record; `synthetic` writes the offline stand-in")
+    record: str = Field("12798750", min_length=1, description="the Zenodo record id")
+    raw_dir: str = Field("data/raw", min_length=1, description="raw record, `<raw_dir>/<task>/...`")
+    prepared_dir: str = Field("data/prepared", min_length=1, description="training-ready arrays per task")
+    val_fraction: float = Field(0.1, gt=0, lt=1,
+                                description="share of the record's train set carved out for validation")
+    split_seed: int = Field(1234, ge=0, description="seed of the validation split")
+    synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings,
+                                         description="the synthetic source's settings")
+
+
+class ModelSettings(Section):
+    """The encoder and how it is adapted."""
+
+    encoder: Encoder = Field("vit_small_patch14_dinov2", description="timm name of the DINOv2 encoder")
+    weights: str = Field("hub", min_length=1,
+                         description="`hub`, `none` (random, for offline demos) or a .pth/.safetensors path")
+    lora_rank: int = Field(8, ge=1, description="rank of the LoRA adapters on `attn.qkv` and `attn.proj`")
+
+
+class TrainSettings(Section):
+    """The fine-tuning loop; the defaults are the paper's."""
+
+    epochs: int = Field(100, ge=1, description="passes over the training split")
+    batch_size: int | str = Field(
+        "paper", description="sections per batch (a positive integer), or `paper` for each task's batch "
+        "size in the paper")
+    lr: float = Field(1e-5, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.7, 0.999), description="AdamW betas")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up, in epochs (at most `epochs`)")
+    schedule: Schedule = Field("constant", description="learning-rate schedule after the warm-up")
+    loss: Loss = Field("weighted_dice", description="training loss (weighted dice: the paper's)")
+    seed: int = Field(1234, ge=0, description="seed of initialization, data order and augmentation")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    device: str = Field("auto", min_length=1, description="`auto` (CUDA when present), `cpu`, `cuda:N`")
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_or_paper(cls, value: int | str) -> int | str:
+        if value != "paper" and not (isinstance(value, int) and value > 0):
+            raise ValueError(f"expected a positive integer or 'paper', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> TrainSettings:
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) exceeds epochs ({self.epochs})")
+        return self
+
+    def batch_size_for(self, task: TaskSpec) -> int:
+        """The batch size of `task`: the configured number, or the paper's for that task."""
+        return task.paper_batch_size if self.batch_size == "paper" else self.batch_size
+
+
+class OutputSettings(Section):
+    """Where the training stages write (relative to the project root)."""
+
+    runs_dir: str = Field("runs", min_length=1, description="`<runs_dir>/<task>/<model>/`: metrics, history")
+    reports_dir: str = Field("reports", min_length=1, description="the benchmark tables")
+    checkpoints_dir: str = Field("checkpoints", min_length=1,
+                                 description="resumable training state, one folder per configuration")
+
+
+class MlflowSettings(Section):
+    """The MLflow tracking store, its artifacts and the alias of each model's best version."""
+
+    tracking_uri: str = Field("sqlite:///mlflow/mlflow.db", min_length=1,
+                              description="tracking store; a relative sqlite path is under the project root")
+    artifact_root: str = Field("mlflow/artifacts", min_length=1, description="artifact location of new runs")
+    experiment: str = Field("geofm-benchmark", min_length=1, description="experiment of the benchmark runs")
+    best_alias: str = Field("best", min_length=1, description="alias on the best version of each model")
+    ui_url: str = Field("http://127.0.0.1:5000", min_length=1,
+                        description="the MLflow UI the run links (Dagster metadata, CLI) point to")
+
+
+class Settings(Section):
+    """Everything one benchmark configuration needs: `params.yaml` with its profile applied."""
+
+    profile: str = Field("demo", min_length=1, description="the overlay of `profiles:` applied to the keys")
+    tasks: tuple[TaskKey, ...] = Field(tuple(TASKS), min_length=1, description="tasks of the benchmark")
+    models: tuple[ModelKeyText, ...] = Field(
+        ("unet", "linear-lora", "pup-lora", "mla-lora", "dpt-lora"), min_length=1,
+        description="`unet` or `<network>-<mode>`, network linear/pup/mla/dpt, mode frozen/full/lora")
+    data: DataSettings = Field(default_factory=DataSettings, description="")
+    model: ModelSettings = Field(default_factory=ModelSettings, description="")
+    train: TrainSettings = Field(default_factory=TrainSettings, description="")
+    outputs: OutputSettings = Field(default_factory=OutputSettings, description="")
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="")
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, tasks: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique("task", tasks)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique("model", models)
+
+    @cached_property
+    def task_specs(self) -> dict[str, TaskSpec]:
+        """The configured tasks at the section sizes of the configured data source."""
+        shapes = self.data.synthetic.shapes if self.data.source == "synthetic" else {}
+        return {key: get_task(key).with_shape(shapes[key]) if key in shapes else get_task(key)
+                for key in self.tasks}
+
+    def task(self, key: str) -> TaskSpec:
+        """One configured task; a task outside `tasks` is an error listing them."""
+        return lookup("task", key, self.task_specs)
+
+    def model_key(self, key: str) -> ModelKey:
+        """One configured model; a model outside `models` is an error listing them."""
+        if key not in self.models:
+            raise UnknownKeyError(unknown_key_message("model", key, self.models))
+        return parse_model_key(key)
+
+
+def _unique(kind: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"{kind} {repeated[0]!r} is listed twice")
+    return keys

@@ -1,0 +1,37 @@
+"""What each stage writes, relative to the project root: the paths `dvc.yaml` declares as outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from training.data.layout import prepared_task_dir
+from training.settings import ProjectPaths, Settings
+
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+ARTIFACTS_DIR = "artifacts"
+CARD_FILE = "card.csv"
+REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv")
+STAGES = ("raw", "prepare", "train", "report")
+
+
+def stage_outputs(settings: Settings, stage: str, task: str | None = None,
+                  model: str | None = None) -> list[str]:
+    """The paths (relative to the root) that one stage instance writes."""
+    paths = ProjectPaths.of(settings, Path("."))
+    run = paths.run_dir(task or "", model or "")
+    outputs = {
+        "raw": [paths.raw_dir],
+        "prepare": [prepared_task_dir(paths.prepared_dir, task or "")],
+        "train": [run / METRICS_FILE, run / HISTORY_FILE, run / ARTIFACTS_DIR],
+        "report": [paths.reports_dir / name for name in REPORT_FILES],
+    }
+    return [paths.relative(path) for path in outputs[stage]]
+
+
+def benchmark_id(settings: Settings) -> str:
+    """A name for this configuration of the benchmark: the profile and a digest of the settings."""
+    text = json.dumps(settings.model_dump(mode="json"), sort_keys=True)
+    return f"{settings.profile}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"

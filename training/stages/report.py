@@ -1,0 +1,46 @@
+"""Stage `report`: every configured run's metrics.json gathered into the paper's two tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from training.data.atomic import write_atomic
+from training.errors import MissingInputError
+from training.report import benchmark_tables, tables_markdown
+from training.settings import ProjectPaths, Settings
+from training.stages.outputs import METRICS_FILE
+
+
+@dataclass(frozen=True)
+class Report:
+    """The benchmark tables (miou, mpa), as markdown beside the paper, and the runs that were missing."""
+
+    tables: dict[str, pd.DataFrame]
+    markdown: str
+    missing: list[str]
+
+
+def build_report(settings: Settings, root: Path) -> Report:
+    """Collect every configured run's metrics.json into the two tables and write them to the reports dir."""
+    paths = ProjectPaths.of(settings, root)
+    results, missing = [], []
+    for task_key in settings.tasks:
+        for model_key in settings.models:
+            path = paths.run_dir(task_key, model_key) / METRICS_FILE
+            if not path.is_file():
+                missing.append(f"{task_key}/{model_key}")
+                continue
+            metrics = json.loads(path.read_text())
+            results.append({key: metrics[key] for key in ("task", "network", "mode", "miou", "mpa")})
+    if not results:
+        raise MissingInputError(f"no trained model's {METRICS_FILE} under {paths.runs_dir}: train first")
+    tables = benchmark_tables(results)
+    markdown = tables_markdown(tables)
+    write_atomic(paths.reports_dir / "benchmark.md", markdown)
+    for key, table in tables.items():
+        write_atomic(paths.reports_dir / f"{key}.csv", table.to_csv())
+    return Report(tables, markdown, missing)

@@ -1,0 +1,218 @@
+"""Stage `train`: one network fine-tuned on one prepared task, selected on validation, scored on test.
+
+`train_and_evaluate` runs the steps below in order; each does one job. The result is a `TrainingResult`,
+read by attribute by the assets and the CLI; `metrics.json` is its summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from training.catalog import ModelKey
+from training.data.atomic import staged_dir, write_atomic
+from training.data.dataset import PreparedDataset
+from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
+from training.data.prepare import read_stats
+from training.data.stats import class_counts
+from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, evaluate, fit
+from training.inference import predict_section, prediction_figure
+from training.metrics import scores_from_confusion
+from training.models import RawSectionModel, build_model, merge_lora
+from training.seeding import seed_everything
+from training.settings import ProjectPaths, Settings, TrainSettings
+from training.stages.outputs import ARTIFACTS_DIR, CARD_FILE, HISTORY_FILE, METRICS_FILE
+from training.tasks import TaskSpec
+from training.tracking import ModelRef, Tracker
+
+SPLITS = ("train", "val", "test")
+# metrics.json name -> tracker name: the test scores carry a `test_` prefix beside the per-epoch val_ curves.
+TRACKED_METRIC_NAMES = {name: f"test_{name}" for name in
+                        ("miou", "mpa", "overall_accuracy", "fwiou", "authors_miou", "authors_mpa")}
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """One trained model's scores (test split unless named otherwise), where it was logged, its curve."""
+
+    task: str
+    model: str
+    network: str
+    mode: str
+    miou: float
+    mpa: float
+    overall_accuracy: float
+    fwiou: float
+    authors_miou: float
+    authors_mpa: float
+    best_val_miou: float
+    best_epoch: int
+    majority_baseline_miou: float
+    per_class_iou: list[float]
+    weights_source: str
+    model_ref: ModelRef = field(compare=False)
+    history: list[dict[str, float]] = field(compare=False, repr=False)
+
+    @property
+    def beats_majority_baseline(self) -> bool:
+        return self.miou > self.majority_baseline_miou
+
+    def summary(self) -> dict[str, object]:
+        """What metrics.json holds (everything but the model reference and the curve)."""
+        return {key: value for key, value in asdict(self).items()
+                if key not in ("model_ref", "history", "weights_source")}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One training's inputs, resolved from the settings."""
+
+    settings: Settings
+    paths: ProjectPaths
+    task: TaskSpec
+    model_id: ModelKey
+    fit: FitConfig
+
+
+def fit_config(train: TrainSettings, task: TaskSpec) -> FitConfig:
+    """The fit settings of one task: the batch size "paper" is the task's batch size in the paper."""
+    return FitConfig(epochs=train.epochs, batch_size=train.batch_size_for(task), lr=train.lr,
+                     weight_decay=train.weight_decay, betas=train.betas, warmup_epochs=train.warmup_epochs,
+                     schedule=train.schedule, loss=train.loss, seed=train.seed, num_workers=train.num_workers,
+                     device=train.device)
+
+
+def weights_source(settings: Settings, root: Path) -> str:
+    """`hub`, `none`, or the weight file's path made absolute under the root."""
+    weights = settings.model.weights
+    return weights if weights in ("hub", "none") else str((Path(root) / weights).resolve())
+
+
+def _build(job: _Job, root: Path) -> RawSectionModel:
+    stats = read_stats(job.paths.prepared_dir, job.task.key)
+    seed_everything(job.fit.seed)
+    return build_model(job.model_id.network, job.task, encoder=job.settings.model.encoder,
+                       weights=weights_source(job.settings, root), finetune=job.model_id.mode,
+                       lora_rank=job.settings.model.lora_rank, input_mean=float(stats["mean"]),
+                       input_std=float(stats["std"]))
+
+
+def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
+    tracker.log_params({
+        "task": job.task.key, "model": job.model_id.key, "network": job.model_id.network,
+        "finetune": job.model_id.mode, "encoder": job.settings.model.encoder, "weights": model.weights_source,
+        "lora_rank": job.settings.model.lora_rank, "shape": list(job.task.shape),
+        "num_classes": job.task.num_classes, "data_source": job.settings.data.source,
+        "profile": job.settings.profile, **{f"fit.{k}": v for k, v in vars(job.fit).items()},
+    })
+    card_path = prepared_task_dir(job.paths.prepared_dir, job.task.key) / CARD_FILE
+    if card_path.is_file():
+        tracker.log_table(pd.read_csv(card_path), "data_card")
+
+
+def checkpoint_dir(job: _Job) -> Path:
+    """One folder per training configuration and prepared data, so only an identical run resumes there."""
+    prepared = prepared_task_dir(job.paths.prepared_dir, job.task.key)
+    identity = {
+        "task": [job.task.key, list(job.task.shape)], "model": job.model_id.key,
+        "model_params": job.settings.model.model_dump(mode="json"),
+        "train": job.settings.train.model_dump(mode="json"), "stats": (prepared / STATS_FILE).read_text(),
+        "splits": (prepared / SPLITS_FILE).read_text(),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return job.paths.checkpoints_dir / job.task.key / job.model_id.key / digest
+
+
+def majority_baseline_miou(paths: ProjectPaths, task: TaskSpec) -> float:
+    """The test mIoU of predicting the training split's most frequent class everywhere."""
+    majority = int(np.argmax(read_stats(paths.prepared_dir, task.key)["class_pixel_counts"]))
+    _, labels_path = prepared_array_paths(prepared_task_dir(paths.prepared_dir, task.key), "test")
+    confusion = np.zeros((task.num_classes, task.num_classes), dtype=np.int64)
+    confusion[:, majority] = class_counts(np.load(labels_path, mmap_mode="r"), task.num_classes)
+    return scores_from_confusion(confusion).miou
+
+
+def _score_tables(evaluation: EvaluationResult, num_classes: int) -> dict[str, pd.DataFrame]:
+    scores = evaluation.scores
+    classes = range(num_classes)
+    return {
+        "per_class": pd.DataFrame({"class": classes, "iou": scores.per_class_iou,
+                                   "accuracy": scores.per_class_accuracy}),
+        "confusion": pd.DataFrame(evaluation.confusion, index=pd.Index(classes, name="label"),
+                                  columns=[f"predicted_{c}" for c in classes]),
+    }
+
+
+def _result(job: _Job, fitted: FitResult, evaluation: EvaluationResult, baseline: float,
+            model: RawSectionModel, model_ref: ModelRef) -> TrainingResult:
+    scores = evaluation.scores
+    return TrainingResult(
+        task=job.task.key, model=job.model_id.key, network=job.model_id.network, mode=job.model_id.mode,
+        miou=scores.miou, mpa=scores.mpa, overall_accuracy=scores.overall_accuracy, fwiou=scores.fwiou,
+        authors_miou=evaluation.batch_mean["miou"], authors_mpa=evaluation.batch_mean["mpa"],
+        best_val_miou=fitted.best_val_miou, best_epoch=fitted.best_epoch, majority_baseline_miou=baseline,
+        per_class_iou=scores.per_class_iou, weights_source=model.weights_source, model_ref=model_ref,
+        history=fitted.history)
+
+
+def _log_scores(result: TrainingResult, tables: dict[str, pd.DataFrame], tracker: Tracker) -> None:
+    metrics = {name: value for name, value in result.summary().items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    tracker.log_metrics({TRACKED_METRIC_NAMES.get(name, name): value for name, value in metrics.items()})
+    for name, table in tables.items():
+        tracker.log_table(table, name)
+
+
+def _write_run_files(job: _Job, result: TrainingResult, tables: dict[str, pd.DataFrame], model: nn.Module,
+                     test_set: PreparedDataset, tracker: Tracker) -> None:
+    """artifacts/ (tables, model reference, prediction figure), history.csv and, last, metrics.json."""
+    run_dir = job.paths.run_dir(job.task.key, job.model_id.key)
+    section, label = test_set.read_sample(0)
+    with staged_dir(run_dir / ARTIFACTS_DIR) as staging:
+        tables["per_class"].to_csv(staging / "per_class.csv", index=False)
+        tables["confusion"].to_csv(staging / "confusion.csv")
+        (staging / "model.json").write_text(json.dumps(vars(result.model_ref), indent=1) + "\n")
+        title = f"{job.task.title}: {job.model_id.key} (test mIoU {result.miou:.3f})"
+        prediction_figure(staging / "prediction.png", title, section, predict_section(model, section), label)
+    tracker.log_artifact(run_dir / ARTIFACTS_DIR)
+    write_atomic(run_dir / HISTORY_FILE, pd.DataFrame(result.history).to_csv(index=False))
+    write_atomic(run_dir / METRICS_FILE, json.dumps(result.summary(), indent=1) + "\n")
+
+
+def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key: str, tracker: Tracker,
+                       callbacks: Sequence[FitCallback] = ()) -> TrainingResult:
+    """Train one model on a prepared task, select it on validation, score it on the test split.
+
+    Writes `runs/<task>/<model>/` (metrics.json, history.csv, artifacts/), logs everything to `tracker`
+    (also the fit callback, with `callbacks`). An interrupted run resumes from its checkpoints; a finished
+    one deletes them.
+    """
+    task = settings.task(task_key)
+    job = _Job(settings, ProjectPaths.of(settings, root), task, settings.model_key(model_key),
+               fit_config(settings.train, task))
+    sets = {split: PreparedDataset(job.paths.prepared_dir, task.key, split) for split in SPLITS}
+    model = _build(job, root)
+    _log_setup(job, model, tracker)
+    checkpoints = checkpoint_dir(job)
+    fitted = fit(model, sets["train"], sets["val"], task.num_classes, job.fit, checkpoints,
+                 callbacks=[tracker, *callbacks])
+    evaluation = evaluate(model, sets["test"], task.num_classes, job.fit.batch_size, job.fit.device)
+    baseline = majority_baseline_miou(job.paths, task)
+    tables = _score_tables(evaluation, task.num_classes)
+    section, _ = sets["test"].read_sample(0)
+    merged = merge_lora(model).cpu().eval()
+    model_ref = tracker.log_model(merged, "model", np.array(section, dtype=np.float32)[None, None])
+    result = _result(job, fitted, evaluation, baseline, model, model_ref)
+    _log_scores(result, tables, tracker)
+    _write_run_files(job, result, tables, merged, sets["test"], tracker)
+    # The checkpoints only serve to resume an interrupted run; the model now lives in the tracker.
+    shutil.rmtree(checkpoints)
+    return result
