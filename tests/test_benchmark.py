@@ -1,4 +1,4 @@
-"""The stage functions of training/benchmark.py on a tiny synthetic benchmark, with an in-memory tracker."""
+"""The stage functions of training/stages on a tiny synthetic benchmark, with an in-memory tracker."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_benchmark import write_tiny_params
+from recording_tracker import RecordingTracker
+from tiny_benchmark import load_tiny_settings
 
-from training import benchmark
-from training.config import load_params
+from training.catalog import parse_model_key
 from training.data.layout import prepared_array_paths, prepared_task_dir
-from training.tracking import RecordingTracker
+from training.settings import ProjectPaths
+from training.stages.outputs import stage_outputs
+from training.stages.prepare import prepare
+from training.stages.raw import materialize_raw
+from training.stages.report import build_report
+from training.stages.train import majority_baseline_miou, train_and_evaluate
 
 MODELS = ("unet", "linear-lora")
 
@@ -24,44 +29,44 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, dict[
     """One task prepared and both models trained, each with its own recording tracker."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("benchmark")
-    params = load_params(write_tiny_params(root, ["salt"], MODELS))
-    benchmark.materialize_raw(params, root)
-    benchmark.prepare(params, root, "salt")
+    settings = load_tiny_settings(root, ["salt"], MODELS)
+    materialize_raw(settings, root)
+    prepare(settings, root, "salt")
     runs = {}
     for model in MODELS:
         tracker = RecordingTracker()
-        runs[model] = {"result": benchmark.train_and_evaluate(params, root, "salt", model, tracker),
+        runs[model] = {"result": train_and_evaluate(settings, root, "salt", model, tracker),
                        "tracker": tracker}
-    return params, root, runs
+    return settings, root, runs
 
 
 @pytest.mark.parametrize(("key", "network", "mode"), [("unet", "unet", "full"), ("mla-lora", "mla", "lora"),
                                                       ("dpt-frozen", "dpt", "frozen")])
 def test_model_keys_parse_into_network_and_mode(key: str, network: str, mode: str) -> None:
-    parsed = benchmark.parse_model_key(key)
+    parsed = parse_model_key(key)
     assert (parsed.network, parsed.mode, parsed.key) == (network, mode, key)
 
 
 @pytest.mark.parametrize("key", ["unet-lora", "mla", "mla-half", "vgg-lora"])
 def test_bad_model_keys_are_named(key: str) -> None:
     with pytest.raises(ValueError, match=repr(key)):
-        benchmark.parse_model_key(key)
+        parse_model_key(key)
 
 
 def test_stage_outputs_are_the_files_the_stages_write(trained: tuple) -> None:
-    params, root, _ = trained
-    paths = (benchmark.stage_outputs(params, "raw") + benchmark.stage_outputs(params, "prepare", task="salt")
-             + [p for m in MODELS for p in benchmark.stage_outputs(params, "train", task="salt", model=m)])
+    settings, root, _ = trained
+    paths = (stage_outputs(settings, "raw") + stage_outputs(settings, "prepare", task="salt")
+             + [p for m in MODELS for p in stage_outputs(settings, "train", task="salt", model=m)])
     assert all((root / path).exists() for path in paths)
     assert (root / "data/prepared/salt/card.csv").is_file()
 
 
 def test_training_writes_metrics_history_and_artifacts(trained: tuple) -> None:
-    params, root, runs = trained
+    settings, root, runs = trained
     for model, run in runs.items():
         folder = root / "runs" / "salt" / model
         metrics = json.loads((folder / "metrics.json").read_text())
-        assert metrics["miou"] == pytest.approx(run["result"]["miou"])
+        assert metrics["miou"] == pytest.approx(run["result"].miou)
         assert 0 <= metrics["miou"] <= 1 and 0 <= metrics["mpa"] <= 1
         assert len(metrics["per_class_iou"]) == 2
         history = pd.read_csv(folder / "history.csv")
@@ -81,34 +86,35 @@ def test_training_reports_to_the_tracker(trained: tuple) -> None:
     epochs = [step for step, metrics in tracker.metrics if "val_miou" in metrics]
     assert epochs == [1]
     final = {k: v for step, metrics in tracker.metrics if step is None for k, v in metrics.items()}
-    assert final["test_miou"] == pytest.approx(runs["linear-lora"]["result"]["miou"])
+    assert final["test_miou"] == pytest.approx(runs["linear-lora"]["result"].miou)
     assert {"per_class", "confusion", "data_card"} <= set(tracker.tables)
     merged = tracker.models["model"]
     assert not any("lora" in name for name, _ in merged.named_parameters())
 
 
 def test_majority_baseline_is_the_majority_class_iou(trained: tuple) -> None:
-    params, root, _ = trained
+    settings, root, _ = trained
     stats = json.loads((root / "data/prepared/salt/stats.json").read_text())
     majority = int(np.argmax(stats["class_pixel_counts"]))
     _, labels_path = prepared_array_paths(prepared_task_dir(root / "data/prepared", "salt"), "test")
     share = float((np.load(labels_path) == majority).mean())
     # Majority class: IoU = its share of the pixels; the other class is never predicted: IoU 0.
-    assert benchmark.majority_baseline_miou(params, root, "salt") == pytest.approx(share / 2)
+    paths = ProjectPaths.of(settings, root)
+    assert majority_baseline_miou(paths, settings.task("salt")) == pytest.approx(share / 2)
 
 
 def test_report_tables_hold_each_run(trained: tuple) -> None:
-    params, root, runs = trained
-    report = benchmark.build_report(params, root)
+    settings, root, runs = trained
+    report = build_report(settings, root)
     assert report.missing == []
     miou = report.tables["miou"]
-    assert miou.loc["Unet", "Seismic Geobody"] == pytest.approx(runs["unet"]["result"]["miou"])
+    assert miou.loc["Unet", "Seismic Geobody"] == pytest.approx(runs["unet"]["result"].miou)
     assert report.tables["mpa"].loc["DINOv2-LINEAR", "Seismic Geobody"] == pytest.approx(
-        runs["linear-lora"]["result"]["mpa"])
+        runs["linear-lora"]["result"].mpa)
     assert "(paper 0.8636)" in (root / "reports" / "benchmark.md").read_text()
 
 
 def test_report_without_runs_names_the_folder(tmp_path: Path) -> None:
-    params = load_params(write_tiny_params(tmp_path, ["salt"], MODELS))
+    settings = load_tiny_settings(tmp_path, ["salt"], MODELS)
     with pytest.raises(FileNotFoundError, match="runs"):
-        benchmark.build_report(params, tmp_path)
+        build_report(settings, tmp_path)

@@ -13,11 +13,10 @@ import torch
 from tiny_benchmark import REPO, TINY_SHAPE, write_tiny_params
 
 from assets.training import BEATS_BASELINE
+from pipelines.benchmark_runner import benchmark_plan, run_benchmark
 from pipelines.definitions import build_definitions
-from pipelines.main_job import benchmark_plan, run_benchmark
-from pipelines.resources import MlflowResource
-from pipelines.tracking import load_registered_model, registered_model_name
-from training.config import load_params
+from pipelines.store import BenchmarkStore, registered_model_name
+from training.settings import Project
 from training.tasks import get_task
 
 TASKS = ("salt", "das")
@@ -30,13 +29,13 @@ def materialized(tmp_path_factory: pytest.TempPathFactory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("dagster")
     write_tiny_params(root, TASKS, MODELS)
-    params = load_params(root / "params.yaml")
+    project = Project.load(root)
     home = root / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home)  # the committed instance config, pool included
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        outcome = run_benchmark(build_definitions(root), instance, params, show_progress=False)
-        yield root, params, instance, outcome
+        outcome = run_benchmark(build_definitions(project), instance, project.settings, show_progress=False)
+        yield root, project.settings, instance, outcome
 
 
 def _latest(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:
@@ -86,13 +85,13 @@ def test_report_holds_our_numbers_beside_the_papers(materialized) -> None:
 
 
 def test_registered_models_load_by_alias_and_predict_a_raw_section(materialized) -> None:
-    root, params, _, _ = materialized
-    settings = MlflowResource.for_project(params, root).settings
-    assert settings.tracking_uri == f"sqlite:///{root.resolve()}/mlflow/mlflow.db"
+    root, settings, _, _ = materialized
+    store = BenchmarkStore.for_project(settings.mlflow, root)
+    assert store.tracking_uri == f"sqlite:///{root.resolve()}/mlflow/mlflow.db"
     task = get_task("das").with_shape(tuple(TINY_SHAPE))
     section = np.fromfile(root / "data/raw/das/valid/image/0.dat", dtype="<f4").reshape(task.shape)
     for model in MODELS:
-        loaded = load_registered_model(settings, registered_model_name("das", model))
+        loaded = store.load_model(registered_model_name("das", model))
         with torch.inference_mode():
             logits = loaded(torch.from_numpy(section)[None, None])
         assert logits.shape == (1, task.num_classes, *task.shape)

@@ -1,8 +1,11 @@
 """dvc.yaml on a tiny benchmark in a temporary copy of the repository: `dvc repro` runs every stage, a
-second `dvc repro` runs none; and the DVC stages describe the same graph as the Dagster assets."""
+second `dvc repro` runs none; a params change makes exactly the stages that read it stale; every stage
+depends on the modules its command imports; and the DVC stages describe the same graph as the Dagster
+assets."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -12,13 +15,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from dvc.repo import Repo
 from tiny_benchmark import REPO, write_tiny_params
 
 from assets import DVC_STAGE
 from pipelines.definitions import build_definitions
-from training import benchmark
-from training.config import load_params
+from training.settings import Project
+from training.stages.outputs import STAGES, stage_outputs
 
 TASKS = ("das",)
 MODELS = ("unet", "linear-lora")
@@ -79,8 +83,8 @@ def test_metrics_show_prints_miou_and_mpa(repo_copy: Path, reproduced: tuple[str
 
 def _dagster_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
     """Stage instance -> upstream stage instances, and stage instance -> outputs, from the Dagster assets."""
-    params = load_params(root / "params.yaml")
-    graph = build_definitions(root).resolve_asset_graph()
+    project = Project.load(root)
+    graph = build_definitions(project).resolve_asset_graph()
     instances: dict[dg.AssetKey, list[tuple[str, dict]]] = {}
     for node in graph.asset_nodes:
         stage = node.metadata[DVC_STAGE]
@@ -101,7 +105,7 @@ def _dagster_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, list[str]
                 parents |= {n for n, d in instances[parent] if d.get("task") in (None, dims.get("task"))
                             or stage == "report"}
             upstream[name] = parents
-            outputs[name] = benchmark.stage_outputs(params, stage, dims.get("task"), dims.get("model"))
+            outputs[name] = stage_outputs(project.settings, stage, dims.get("task"), dims.get("model"))
     return upstream, outputs
 
 
@@ -115,3 +119,58 @@ def test_dvc_stages_and_dagster_assets_are_one_graph(repo_copy: Path) -> None:
                        for stage in repo.index.stages}
     assert dvc_upstream == dagster_upstream
     assert dvc_outputs == {name: sorted(paths) for name, paths in dagster_outputs.items()}
+
+
+def _stale_after(repo_copy: Path, change: dict) -> set[str]:
+    """The stages `dvc status` lists after merging `change` into params.yaml (restored afterwards)."""
+    path = repo_copy / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    for dotted, value in change.items():
+        *parents, leaf = dotted.split(".")
+        section = params
+        for key in parents:
+            section = section[key]
+        section[leaf] = value
+    try:
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        return set(json.loads(_run(["dvc", "status", "--json"], repo_copy)))
+    finally:
+        path.write_text(original)
+
+
+def test_a_params_change_reruns_exactly_the_stages_that_read_it(
+    repo_copy: Path, reproduced: tuple[str, str]
+) -> None:
+    trains = {f"train@das-{model}" for model in MODELS}
+    assert _stale_after(repo_copy, {"profiles.demo.train.lr": 0.5}) == trains
+    assert _stale_after(repo_copy, {"train.weight_decay": 0.5}) == trains
+    assert _stale_after(repo_copy, {"data.split_seed": 7}) == {"prepare@das"}
+    assert _stale_after(repo_copy, {"profiles.paper.train.lr": 0.5}) == set()
+    assert _stale_after(repo_copy, {"mlflow.experiment": "elsewhere"}) == set()
+
+
+def _imported_project_files(command: str) -> set[str]:
+    """The project's source files a fresh interpreter imports to run `geofm <command>` (docstring-only
+    package markers aside)."""
+    script = ("import sys, pathlib, pipelines.cli as cli; cli.command_module(sys.argv[1]); "
+              "print('\\n'.join(str(getattr(m, '__file__', None)) for m in list(sys.modules.values())))")
+    listed = subprocess.run([sys.executable, "-c", script, command], cwd=REPO, capture_output=True, text=True,
+                            check=True, env={**os.environ, "PYTHONPATH": str(REPO)}).stdout.split()
+    files = set()
+    for name in listed:
+        path = Path(name)
+        if path.is_absolute() and path.suffix == ".py" and path.is_relative_to(REPO) and ".venv" not in path.parts:
+            code = [node for node in ast.parse(path.read_text()).body if not isinstance(node, ast.Expr)]
+            if code or path.name != "__init__.py":
+                files.add(path.relative_to(REPO).as_posix())
+    return files
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_depends_on_every_module_its_command_imports(stage: str) -> None:
+    declared = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    deps = [dep for dep in (declared.get("do") or declared)["deps"] if "${" not in dep]
+    uncovered = sorted(path for path in _imported_project_files(stage)
+                       if not any(path == dep or path.startswith(f"{dep}/") for dep in deps))
+    assert uncovered == [], f"dvc.yaml stage {stage!r} misses code deps: {uncovered}"

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import load_params
 from training.data.dataset import RawDataset
 from training.data.synthetic import GENERATORS, generate_sample, write_synthetic_dataset
 from training.data.validate import validate_raw
-from training.tasks import TASKS, get_task, resolve_tasks
+from training.settings import load_settings
+from training.tasks import TASKS, get_task
 
-DEMO_TASKS = resolve_tasks(load_params(Path(__file__).parents[1] / "params.yaml", profile="demo"))
+DEMO_TASKS = load_settings(Path(__file__).parents[1] / "params.yaml", profile="demo").task_specs
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:

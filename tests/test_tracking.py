@@ -15,40 +15,35 @@ import torch
 from mlflow import MlflowClient
 from tiny_models import TinySegmenter
 
-from pipelines.tracking import (
-    BENCHMARK_TAG,
-    MlflowSettings,
-    benchmark_parent_run,
-    child_run,
-    flatten_params,
-    load_registered_model,
-    log_benchmark_tables,
-    promote_if_best,
-    registered_model_name,
-)
+from pipelines.mlflow_io import flatten_params
+from pipelines.store import BENCHMARK_TAG, BenchmarkStore, registered_model_name
 from training.report import benchmark_tables
+from training.settings import MlflowSettings
+from training.tracking import ModelRef
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = {"tasks": ["salt"], "train": {"lr": 1e-3, "betas": [0.7, 0.999]}, "data": {"shapes": {}}}
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> MlflowSettings:
+def store(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkStore:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("store")
-    params = {"mlflow": {"tracking_uri": "sqlite:///mlflow/mlflow.db", "artifact_root": "mlflow/artifacts",
-                         "experiment": "geofm-test", "best_alias": "best"}}
-    return MlflowSettings.from_params(params, root)
+    return BenchmarkStore.for_project(MlflowSettings(experiment="geofm-test"), root)
 
 
 @pytest.fixture(scope="module")
-def client(settings: MlflowSettings) -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+def client(store: BenchmarkStore) -> MlflowClient:
+    return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri)
 
 
 @pytest.fixture(scope="module")
-def parent_run_id(settings: MlflowSettings) -> str:
-    return benchmark_parent_run(settings, "bench-1", PARAMS)
+def parent_run_id(store: BenchmarkStore) -> str:
+    return store.parent_run("bench-1", PARAMS)
+
+
+def _version(name: str, version: str) -> ModelRef:
+    return ModelRef(uri=f"models:/{name}/{version}", registered_name=name, version=version)
 
 
 def _artifact_paths(client: MlflowClient, run_id: str, folder: str) -> set[str]:
@@ -64,17 +59,14 @@ def _logged_table(client: MlflowClient, run_id: str, path: str, tmp_path: Path) 
     return pd.read_json(io.StringIO(_artifact_text(client, run_id, path, tmp_path)), orient="split")
 
 
-def test_settings_make_the_sqlite_path_and_artifact_root_absolute(tmp_path: Path) -> None:
-    params = {"mlflow": {"tracking_uri": "sqlite:///mlflow/mlflow.db", "artifact_root": "mlflow/artifacts",
-                         "experiment": "e"}}
-    settings = MlflowSettings.from_params(params, tmp_path)
-    assert settings.tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
-    assert settings.artifact_root == (tmp_path.resolve() / "mlflow" / "artifacts").as_uri()
-    assert settings.best_alias == "best"
-    served = {"mlflow": {**params["mlflow"], "tracking_uri": "http://127.0.0.1:5000"}}
-    assert MlflowSettings.from_params(served, tmp_path).tracking_uri == "http://127.0.0.1:5000"
-    with pytest.raises(KeyError, match="mlflow.experiment"):
-        MlflowSettings.from_params({"mlflow": {"tracking_uri": "x", "artifact_root": "y"}}, tmp_path)
+def test_store_makes_the_sqlite_path_and_artifact_root_absolute(tmp_path: Path) -> None:
+    store = BenchmarkStore.for_project(MlflowSettings(ui_url="http://mlflow.example:8080"), tmp_path)
+    assert store.tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
+    assert store.artifact_root == (tmp_path.resolve() / "mlflow" / "artifacts").as_uri()
+    assert (store.best_alias, store.ui_url) == ("best", "http://mlflow.example:8080")
+    served = MlflowSettings(tracking_uri="http://127.0.0.1:5000", artifact_root="s3://bucket/geofm")
+    assert BenchmarkStore.for_project(served, tmp_path).tracking_uri == "http://127.0.0.1:5000"
+    assert BenchmarkStore.for_project(served, tmp_path).artifact_root == "s3://bucket/geofm"
 
 
 def test_flatten_params_dots_nested_keys_and_stringifies_lists() -> None:
@@ -85,31 +77,31 @@ def test_flatten_params_dots_nested_keys_and_stringifies_lists() -> None:
 
 
 def test_parent_run_is_found_again_from_another_process(
-    settings: MlflowSettings, client: MlflowClient, parent_run_id: str
+    store: BenchmarkStore, client: MlflowClient, parent_run_id: str
 ) -> None:
     script = (
-        "import sys; from pipelines.tracking import MlflowSettings, benchmark_parent_run; "
-        "s = MlflowSettings(sys.argv[1], sys.argv[2], sys.argv[3]); "
-        "print(benchmark_parent_run(s, 'bench-1', {'other': 1}))"
+        "import sys; from pipelines.store import BenchmarkStore; "
+        "s = BenchmarkStore(sys.argv[1], sys.argv[2], sys.argv[3]); "
+        "print(s.parent_run('bench-1', {'other': 1}))"
     )
     found = subprocess.run(
-        [sys.executable, "-c", script, settings.tracking_uri, settings.artifact_root, settings.experiment],
+        [sys.executable, "-c", script, store.tracking_uri, store.artifact_root, store.experiment],
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
     assert found == parent_run_id
-    assert benchmark_parent_run(settings, "bench-2", PARAMS) != parent_run_id
+    assert store.parent_run("bench-2", PARAMS) != parent_run_id
     parent = client.get_run(parent_run_id)
     assert parent.data.tags[BENCHMARK_TAG] == "bench-1"
     assert parent.data.params == flatten_params(PARAMS)
     experiment = client.get_experiment(parent.info.experiment_id)
-    assert experiment.artifact_location == settings.artifact_root
+    assert experiment.artifact_location == store.artifact_root
 
 
 def test_child_run_nests_and_logs_params_metrics_and_tables(
-    settings: MlflowSettings, client: MlflowClient, parent_run_id: str, tmp_path: Path
+    store: BenchmarkStore, client: MlflowClient, parent_run_id: str, tmp_path: Path
 ) -> None:
     table = pd.DataFrame({"class": [0, 1], "iou": [0.25, 0.75]})
-    with child_run(settings, parent_run_id, "salt-unet", tags={"geofm.task": "salt"}) as tracker:
+    with store.child_run(parent_run_id, "salt-unet", tags={"geofm.task": "salt"}) as tracker:
         tracker.log_params({"model": {"network": "unet", "lora_rank": 8}, "betas": (0.7, 0.999)})
         for epoch in range(3):
             tracker.on_epoch_end(epoch, {"train_loss": 1.0 / (epoch + 1), "val_miou": 0.1 * epoch})
@@ -131,17 +123,17 @@ def test_child_run_nests_and_logs_params_metrics_and_tables(
 
 
 def test_child_run_ends_failed_when_the_block_raises(
-    settings: MlflowSettings, client: MlflowClient, parent_run_id: str
+    store: BenchmarkStore, client: MlflowClient, parent_run_id: str
 ) -> None:
     with pytest.raises(RuntimeError, match="loss is nan"):
-        with child_run(settings, parent_run_id, "salt-pup") as tracker:
+        with store.child_run(parent_run_id, "salt-pup") as tracker:
             raise RuntimeError("loss is nan")
     assert client.get_run(tracker.run_id).info.status == "FAILED"
     assert mlflow.active_run() is None
 
 
 @pytest.fixture(scope="module")
-def registered(settings: MlflowSettings, parent_run_id: str) -> dict[str, object]:
+def registered(store: BenchmarkStore, parent_run_id: str) -> dict[str, object]:
     """Three versions of one registered model, logged from three child runs (seeds 0, 1, 2)."""
     name = registered_model_name("salt", "tiny-full")
     example = np.random.default_rng(0).normal(size=(1, 1, 16, 16)).astype(np.float32)
@@ -149,7 +141,7 @@ def registered(settings: MlflowSettings, parent_run_id: str) -> dict[str, object
     for seed in range(3):
         torch.manual_seed(seed)
         model = TinySegmenter(num_classes=2, input_mean=0.5, input_std=2.0)
-        with child_run(settings, parent_run_id, f"salt-tiny-{seed}", registered_name=name) as tracker:
+        with store.child_run(parent_run_id, f"salt-tiny-{seed}", registered_name=name) as tracker:
             refs.append(tracker.log_model(model, "model", example))
         models.append(model)
     return {"name": name, "models": models, "refs": refs}
@@ -163,25 +155,25 @@ def test_log_model_registers_a_new_version_each_time(registered: dict[str, objec
 
 
 def test_promote_moves_the_alias_only_on_improvement(
-    settings: MlflowSettings, client: MlflowClient, registered: dict[str, object]
+    store: BenchmarkStore, client: MlflowClient, registered: dict[str, object]
 ) -> None:
     name = registered["name"]
-    assert promote_if_best(settings, name, "1", 0.50) is True
-    assert promote_if_best(settings, name, "2", 0.40) is False
+    assert store.promote(_version(name, "1"), 0.50) is True
+    assert store.promote(_version(name, "2"), 0.40) is False
     assert str(client.get_model_version_by_alias(name, "best").version) == "1"
-    assert promote_if_best(settings, name, "3", 0.70) is True
+    assert store.promote(_version(name, "3"), 0.70) is True
     assert str(client.get_model_version_by_alias(name, "best").version) == "3"
     assert client.get_model_version(name, "2").tags["geofm.val_miou"] == "0.4"
     with pytest.raises(ValueError, match="not a number"):
-        promote_if_best(settings, name, "2", float("nan"))
+        store.promote(_version(name, "2"), float("nan"))
 
 
 def test_model_loaded_by_alias_predicts_on_a_section_of_another_size(
-    settings: MlflowSettings, registered: dict[str, object]
+    store: BenchmarkStore, registered: dict[str, object]
 ) -> None:
     name = registered["name"]
-    promote_if_best(settings, name, "3", 0.70)
-    loaded = load_registered_model(settings, name)
+    store.promote(_version(name, "3"), 0.70)
+    loaded = store.load_model(name)
     section = torch.randn(2, 1, 40, 24)
     with torch.inference_mode():
         expected = registered["models"][2](section)
@@ -195,13 +187,13 @@ def test_model_loaded_by_alias_predicts_on_a_section_of_another_size(
 
 
 def test_benchmark_tables_land_on_the_parent_run_once(
-    settings: MlflowSettings, client: MlflowClient, tmp_path: Path
+    store: BenchmarkStore, client: MlflowClient, tmp_path: Path
 ) -> None:
-    parent = benchmark_parent_run(settings, "bench-report", PARAMS)
+    parent = store.parent_run("bench-report", PARAMS)
     results = [{"task": "salt", "network": "mla", "mode": "lora", "miou": 0.61, "mpa": 0.72}]
     tables = benchmark_tables(results)
-    log_benchmark_tables(settings, parent, tables)
-    log_benchmark_tables(settings, parent, tables)
+    store.log_tables(parent, tables)
+    store.log_tables(parent, tables)
     assert _artifact_paths(client, parent, "report") == {
         "report/benchmark.md", "report/miou.csv", "report/miou.json", "report/mpa.csv", "report/mpa.json",
     }

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import yaml
 
+from training.settings import Settings, load_settings
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_SHAPE = [28, 28]
+
+
+def load_tiny_settings(root: Path, tasks: Sequence[str], models: Sequence[str]) -> Settings:
+    """`write_tiny_params`, then its settings."""
+    return load_settings(write_tiny_params(root, tasks, models))
 
 
 def write_tiny_params(root: Path, tasks: Sequence[str], models: Sequence[str]) -> Path:

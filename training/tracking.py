@@ -1,14 +1,14 @@
 """How training reports to the outside world, without knowing which tracker listens.
 
 The stage functions take a `Tracker`; the orchestration layer passes an MLflow one
-(`pipelines.tracking.MlflowTracker`), tests pass a `RecordingTracker`. A tracker is also a fit callback
-(`on_epoch_end`), so per-epoch metrics reach it from the training loop.
+(`pipelines.mlflow_tracker.MlflowTracker`), tests pass a recording one (`tests/recording_tracker.py`). A tracker is
+also a fit callback (`on_epoch_end`), so per-epoch metrics reach it from the training loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,33 +40,3 @@ class Tracker(Protocol):
     def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef: ...
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
-
-
-@dataclass
-class RecordingTracker:
-    """A tracker that keeps everything in memory: for tests and dry runs."""
-
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: list[tuple[int | None, dict[str, float]]] = field(default_factory=list)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    artifacts: list[Path] = field(default_factory=list)
-    models: dict[str, nn.Module] = field(default_factory=dict)
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        self.params.update(params)
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self.metrics.append((step, dict(metrics)))
-
-    def log_table(self, table: pd.DataFrame, name: str) -> None:
-        self.tables[name] = table
-
-    def log_artifact(self, path: Path) -> None:
-        self.artifacts.append(Path(path))
-
-    def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef:
-        self.models[name] = model
-        return ModelRef(uri=f"memory://{name}")
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        self.log_metrics(metrics, step=epoch)

@@ -73,6 +73,8 @@ def resolve_profile(raw: Mapping[str, Any], profile: str | None = None,
 def _key_path(location: tuple[Any, ...]) -> str:
     path = ""
     for part in location:
+        if part == "[key]":  # pydantic's marker for a mapping key: the key itself is already named
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 
