@@ -14,9 +14,10 @@ from tiny_benchmark import write_tiny_params
 from tiny_models import TinySegmenter
 
 from pipelines.cli import main
-from pipelines.tracking import MlflowSettings, benchmark_parent_run, child_run, promote_if_best
-from training.config import load_params
+from pipelines.store import BenchmarkStore
 from training.data.sections import read_section
+from training.settings import load_settings
+from training.survey import ModelContract, model_contract
 
 SECTION = np.random.default_rng(0).normal(size=(24, 40)).astype(np.float32)
 """24 time samples (rows) by 40 traces (columns)."""
@@ -41,9 +42,9 @@ def test_the_three_formats_give_the_same_section(tmp_path: Path) -> None:
 
 def test_bad_sections_are_named(tmp_path: Path) -> None:
     SECTION.tofile(tmp_path / "s.dat")
-    with pytest.raises(ValueError, match=r"s\.dat: a raw \.dat section has no header"):
+    with pytest.raises(ValueError, match=r"s\.dat: a raw \.dat file has no header"):
         read_section(tmp_path / "s.dat")
-    with pytest.raises(ValueError, match=r"s\.dat: 3840 bytes, but a 24x41 float32 section has 3936"):
+    with pytest.raises(ValueError, match=r"s\.dat: 3840 bytes, but a 24x41 float32 array has 3936"):
         read_section(tmp_path / "s.dat", (24, 41))
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4), np.float32))
     with pytest.raises(ValueError, match=r"cube\.npy: expected a 2-D section"):
@@ -54,7 +55,7 @@ def test_bad_sections_are_named(tmp_path: Path) -> None:
     (tmp_path / "junk.sgy").write_bytes(b"not a segy file")
     with pytest.raises(ValueError, match=r"junk\.sgy: cannot read as SEG-Y"):
         read_section(tmp_path / "junk.sgy")
-    with pytest.raises(ValueError, match=r"s\.tif: unknown section format; known: \.dat, \.npy"):
+    with pytest.raises(ValueError, match=r"s\.tif: unknown survey format; known: \.dat, \.npy"):
         read_section(tmp_path / "s.tif")
     with pytest.raises(FileNotFoundError, match=r"missing\.npy"):
         read_section(tmp_path / "missing.npy")
@@ -65,14 +66,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TinySegment
     """A project root whose MLflow store holds one registered model, `geofm-das-tiny`, aliased best."""
     root = tmp_path_factory.mktemp("project")
     write_tiny_params(root, ["das"], ["unet"])
-    params = load_params(root / "params.yaml")
-    settings = MlflowSettings.from_params(params, root)
+    store = BenchmarkStore.for_project(load_settings(root / "params.yaml").mlflow, root)
     torch.manual_seed(0)
-    model = TinySegmenter(num_classes=2, input_mean=0.1, input_std=0.5)
-    parent = benchmark_parent_run(settings, "predict-test", params)
-    with child_run(settings, parent, "das-tiny", registered_name="geofm-das-tiny") as tracker:
+    model = TinySegmenter(num_classes=2, input_mean=0.1, input_std=0.5, training_shape=SECTION.shape)
+    parent = store.parent_run("predict-test", {})
+    with store.child_run(parent, "das-tiny", registered_name="geofm-das-tiny") as tracker:
         ref = tracker.log_model(model, "model", SECTION[None, None])
-    promote_if_best(settings, "geofm-das-tiny", ref.version, val_miou=0.5)
+    store.promote(ref, val_miou=0.5)
     return root, model
 
 
@@ -105,6 +105,15 @@ def test_predict_writes_the_models_classes_and_a_figure(
     assert 0 < expected.sum() < expected.size
     assert figure.stat().st_size > 0
     assert sorted(path.name for path in output.parent.iterdir()) == ["classes.npy"]
+
+
+def test_a_registered_model_carries_its_training_shape_and_input_range(
+    project: tuple[Path, TinySegmenter],
+) -> None:
+    root, model = project
+    store = BenchmarkStore.for_project(load_settings(root / "params.yaml").mlflow, root)
+    loaded = store.load_model("geofm-das-tiny@best")
+    assert model_contract(loaded) == ModelContract(training_shape=SECTION.shape, input_range=(0.0, 255.0))
 
 
 def test_predict_names_an_unknown_model_and_writes_nothing(

@@ -1,0 +1,84 @@
+"""Bringing a survey's raw amplitudes to the range the model was trained on: clip at robust percentiles of
+the whole survey (from a seeded sample of its traces, streamed), then scale linearly to the target range.
+One mapping per survey, applied the same way to every slice so neighbouring slices stay consistent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.survey.volumes import Survey
+
+
+@dataclass(frozen=True)
+class AmplitudeSettings:
+    """`percentiles`: (low, high) clip percentiles of the survey's amplitudes, or None to use the amplitudes
+    as they are (data already in the training range); `target_range`: (low, high) after mapping (None: the
+    model's `input_range`); `max_traces`: the trace sample the percentiles are computed on (all traces when
+    the survey has no more), drawn with `seed`."""
+
+    percentiles: tuple[float, float] | None = (1.0, 99.0)
+    target_range: tuple[float, float] | None = None
+    max_traces: int = 20_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.percentiles is not None and not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
+            raise ValueError(f"amplitude percentiles must be (low, high) with 0 <= low < high <= 100, "
+                             f"got {self.percentiles}")
+        if self.max_traces < 1:
+            raise ValueError(f"max_traces must be at least 1, got {self.max_traces}")
+
+
+@dataclass(frozen=True)
+class AmplitudeMapping:
+    """Amplitudes `clip_low`..`clip_high` (the survey's `percentiles`) mapped linearly onto
+    `target_low`..`target_high`; values outside are clipped. Recorded with every prediction."""
+
+    percentiles: tuple[float, float]
+    clip_low: float
+    clip_high: float
+    target_low: float
+    target_high: float
+    traces_sampled: int
+    traces_total: int
+    seed: int
+
+    def apply(self, section: np.ndarray) -> np.ndarray:
+        """`section` mapped to the target range, float32."""
+        scale = (self.target_high - self.target_low) / (self.clip_high - self.clip_low)
+        clipped = np.clip(np.asarray(section, dtype=np.float64), self.clip_low, self.clip_high)
+        return ((clipped - self.clip_low) * scale + self.target_low).astype(np.float32)
+
+
+def fit_amplitude_mapping(
+    survey: Survey, settings: AmplitudeSettings, input_range: tuple[float, float] | None
+) -> AmplitudeMapping | None:
+    """The mapping of `survey` onto `settings.target_range`, or else the model's `input_range`, from the
+    percentiles of a seeded sample of its traces (read in chunks); None when `settings.percentiles` is None.
+    A survey with NaN/inf or no spread between the percentiles is an error naming its file."""
+    if settings.percentiles is None:
+        return None
+    target = settings.target_range or input_range
+    if target is None:
+        raise ValueError("the model records no input range (`input_range`) to map amplitudes onto; give the "
+                         "target range, or no percentiles if the survey is already in the training range")
+    total = survey.shape[0] * survey.shape[1]
+    rng = np.random.default_rng(settings.seed)
+    cells = (np.arange(total) if total <= settings.max_traces
+             else np.sort(rng.choice(total, settings.max_traces, replace=False)))
+    chunk = max(1, 2**22 // survey.shape[2])
+    values = np.concatenate([survey.traces(cells[first:first + chunk]).reshape(-1)
+                             for first in range(0, len(cells), chunk)])
+    if not np.isfinite(values).all():
+        raise ValueError(f"{survey.path}: the survey holds NaN or inf amplitudes")
+    low, high = (float(value) for value in np.percentile(values, settings.percentiles))
+    if not high > low:
+        raise ValueError(f"{survey.path}: the amplitudes at the {settings.percentiles[0]} and "
+                         f"{settings.percentiles[1]} percentiles are both {low}; nothing to map")
+    return AmplitudeMapping(
+        percentiles=(float(settings.percentiles[0]), float(settings.percentiles[1])), clip_low=low,
+        clip_high=high, target_low=float(target[0]), target_high=float(target[1]),
+        traces_sampled=len(cells), traces_total=total, seed=settings.seed,
+    )

@@ -1,0 +1,84 @@
+"""Prediction outputs written slice by slice to temporary siblings and renamed into place only when the
+whole survey is done: `.npy` arrays laid out like the input, and a SEG-Y copy of a SEG-Y input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import segyio
+import segyio.tools
+
+from training.survey.segy import SegySurvey
+from training.survey.volumes import Axis, cube_view, slice_cells
+
+
+def temporary_sibling(path: Path) -> Path:
+    """The hidden file beside `path` an output is written to before it is renamed to `path`."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+class NpyOutput:
+    """A `.npy` of `leading` axes (e.g. classes) followed by the survey's stored axes ((sample, trace) for a
+    section, (inline, crossline, sample) for a volume). Mapped afresh for each access, so the pages written
+    leave memory with each slice."""
+
+    def __init__(self, path: Path, *, dtype: np.dtype, survey_shape: tuple[int, int, int], ndim: int,
+                 leading: tuple[int, ...] = ()) -> None:
+        self.path, self.temporary, self.ndim = Path(path), temporary_sibling(Path(path)), ndim
+        stored = (survey_shape[2], survey_shape[1]) if ndim == 2 else survey_shape
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        np.lib.format.open_memmap(self.temporary, mode="w+", dtype=dtype, shape=(*leading, *stored)).flush()
+
+    def _cube(self, mode: str) -> np.ndarray:
+        return cube_view(np.load(self.temporary, mmap_mode=mode), self.ndim)
+
+    @staticmethod
+    def _slice(axis: Axis, index: int) -> tuple:
+        return (..., *slice_cells(axis, index), slice(None))
+
+    def write(self, axis: Axis, index: int, values: np.ndarray) -> None:
+        """Put slice `index` along `axis`, given as (..., samples, traces)."""
+        array = self._cube("r+")
+        array[self._slice(axis, index)] = np.swapaxes(values, -1, -2)
+        array.flush()
+
+    def read(self, axis: Axis, index: int) -> np.ndarray:
+        """Slice `index` along `axis` as written so far, (..., samples, traces)."""
+        return np.swapaxes(np.array(self._cube("r")[self._slice(axis, index)]), -1, -2)
+
+    def commit(self) -> None:
+        self.temporary.replace(self.path)
+
+    def abort(self) -> None:
+        self.temporary.unlink(missing_ok=True)
+
+
+class SegyCopy:
+    """A SEG-Y with the textual, binary and trace headers of `source` and the classes as trace values, in
+    the source's sample format."""
+
+    def __init__(self, source: SegySurvey, path: Path) -> None:
+        self.path, self.temporary, self.grid = Path(path), temporary_sibling(Path(path)), source.grid
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        spec = segyio.tools.metadata(source.handle)
+        self.handle = segyio.create(str(self.temporary), spec)
+        for number in range(spec.ext_headers + 1):
+            self.handle.text[number] = source.handle.text[number]
+        self.handle.bin = source.handle.bin
+        self.handle.header = source.handle.header
+
+    def write(self, axis: Axis, index: int, values: np.ndarray) -> None:
+        """Put the classes (samples, traces) of slice `index` along `axis` into its traces."""
+        columns = values.astype(self.handle.dtype).T
+        for number, trace in zip(self.grid[slice_cells(axis, index)], columns, strict=True):
+            self.handle.trace[int(number)] = np.ascontiguousarray(trace)
+
+    def commit(self) -> None:
+        self.handle.close()
+        self.temporary.replace(self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.temporary.unlink(missing_ok=True)
