@@ -14,7 +14,6 @@ from torch.utils.data import TensorDataset
 
 from training.checkpoint import load_checkpoint
 from training.fit import (
-    BEST_CHECKPOINT,
     LAST_CHECKPOINT,
     FitConfig,
     NonFiniteLossError,
@@ -92,6 +91,36 @@ class Recorder:
             raise KeyboardInterrupt(f"interrupted after epoch {epoch}")
 
 
+class Snapshots:
+    """Copies the model's whole state after each epoch; after epoch `spoil_after`, negates the last conv
+    so that the next epoch validates worse and the best epoch is not the last."""
+
+    def __init__(self, model: TinyNet, spoil_after: int | None = None) -> None:
+        self.model = model
+        self.spoil_after = spoil_after
+        self.states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.states[epoch] = {name: t.detach().clone() for name, t in self.model.state_dict().items()}
+        if epoch == self.spoil_after:
+            with torch.no_grad():
+                for parameter in self.model.body[3].parameters():
+                    parameter.neg_()
+
+
+def assert_same_state(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
+    assert left.keys() == right.keys()
+    assert all(torch.equal(left[name], right[name]) for name in left)
+
+
+def frozen_first_conv(seed: int) -> TinyNet:
+    """A TinyNet initialised from `seed` whose first conv is frozen, as a LoRA run freezes its encoder."""
+    seed_everything(seed)
+    model = TinyNet()
+    model.body[0].requires_grad_(False)
+    return model
+
+
 TRAIN, VAL = blocks_dataset(16, seed=1), blocks_dataset(8, seed=2)
 QUICK = FitConfig(epochs=4, batch_size=4, lr=1e-2, loss="cross_entropy", seed=0, device="cpu")
 
@@ -114,15 +143,61 @@ def test_fit_learns_selects_the_best_epoch_and_calls_back(tmp_path: Path) -> Non
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
     best = max(result.history, key=lambda row: row["val_miou"])
     assert (result.best_epoch, result.best_val_miou) == (best["epoch"], best["val_miou"])
-    # The model holds the best epoch's weights, and best.pt holds the same.
+    # The model holds the best epoch's weights.
     assert evaluate(model, VAL, 2, batch_size=4, device="cpu").scores.miou == result.best_val_miou
-    saved = load_checkpoint(result.best_state)
-    assert saved["epoch"] == result.best_epoch
-    assert all(torch.equal(saved["model"][k], v) for k, v in model.state_dict().items())
     assert [epoch for epoch, _ in recorder.calls] == [1, 2, 3, 4]
     assert all(set(metrics) == METRIC_KEYS for _, metrics in recorder.calls)
     assert recorder.calls[2][1]["val_miou"] == result.history[2]["val_miou"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [BEST_CHECKPOINT, LAST_CHECKPOINT]
+    assert [p.name for p in tmp_path.iterdir()] == [LAST_CHECKPOINT]
+
+
+def test_the_model_ends_with_the_best_epochs_whole_state(tmp_path: Path) -> None:
+    model = frozen_first_conv(seed=0)
+    snapshots = Snapshots(model, spoil_after=2)
+    result = fit(model, TRAIN, VAL, 2, QUICK, tmp_path, callbacks=[snapshots])
+    assert result.best_epoch == 2 and result.history[2]["val_miou"] < result.best_val_miou
+    assert_same_state(model.state_dict(), snapshots.states[2])
+
+
+def test_a_checkpoint_holds_what_training_changes_and_the_best_epoch_once(tmp_path: Path) -> None:
+    model = frozen_first_conv(seed=0)
+    snapshots = Snapshots(model, spoil_after=2)
+    written: dict[int, dict] = {}
+
+    class ReadCheckpoint:
+        def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+            written[epoch] = load_checkpoint(tmp_path / LAST_CHECKPOINT)
+
+    result = fit(model, TRAIN, VAL, 2, QUICK, tmp_path, callbacks=[ReadCheckpoint(), snapshots])
+    assert result.best_epoch == 2
+    trained = {"body.3.weight", "body.3.bias"}  # the frozen first conv is left out
+    for epoch, checkpoint in written.items():
+        assert (checkpoint["epoch"], checkpoint["best_epoch"]) == (epoch, min(epoch, 2))
+        assert_same_state(checkpoint["model"], {name: snapshots.states[epoch][name] for name in trained})
+    # While the epoch written is the best, its weights are there once; later the best epoch's are kept.
+    assert written[2]["best_model"] is None
+    for epoch in (3, 4):
+        assert_same_state(written[epoch]["best_model"], {name: snapshots.states[2][name] for name in trained})
+    assert [p.name for p in tmp_path.iterdir()] == [LAST_CHECKPOINT]
+
+
+def test_resume_takes_frozen_parameters_from_the_model_and_checks_them(tmp_path: Path) -> None:
+    config = FitConfig(epochs=3, batch_size=3, lr=1e-2, schedule="cosine", warmup_epochs=1, seed=5,
+                       device="cpu")
+    straight = frozen_first_conv(seed=0)
+    fit(straight, TRAIN, VAL, 2, config, tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        fit(frozen_first_conv(seed=0), TRAIN, VAL, 2, config, tmp_path / "resumed",
+            callbacks=[Recorder(stop_after=1)])
+
+    with pytest.raises(ValueError, match=r"last\.pt: the model's frozen parameters differ"):
+        fit(frozen_first_conv(seed=1), TRAIN, VAL, 2, config, tmp_path / "resumed")
+    unfrozen = TinyNet()
+    with pytest.raises(ValueError, match=r"last\.pt does not fit the model.*missing \[body\.0\.bias"):
+        fit(unfrozen, TRAIN, VAL, 2, config, tmp_path / "resumed")
+    resumed = frozen_first_conv(seed=0)
+    fit(resumed, TRAIN, VAL, 2, config, tmp_path / "resumed")
+    assert_same_state(resumed.state_dict(), straight.state_dict())
 
 
 def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:

@@ -2,8 +2,11 @@
 
 `fit` trains with AdamW and a per-step schedule, selects the epoch with the best validation mIoU (never
 the test split), checkpoints atomically after every epoch and resumes from `last.pt` to exactly the
-weights an uninterrupted run would reach. `evaluate` scores a model on a dataset under both protocols of
-`training.metrics`. On CUDA both run under bf16 autocast (fused AdamW); on the CPU in fp32.
+weights an uninterrupted run would reach. The checkpoint holds what training changes (trainable
+parameters, buffers, optimizer, scheduler, RNG states, history) and the best epoch's trainable parameters
+and buffers; frozen parameters come from the model passed in, which must be built as the first time.
+`evaluate` scores a model on a dataset under both protocols of `training.metrics`. On CUDA both run under
+bf16 autocast (fused AdamW); on the CPU in fp32.
 """
 
 from __future__ import annotations
@@ -22,14 +25,21 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from training.checkpoint import load_checkpoint, save_atomic
+from training.checkpoint import (
+    check_trainable_state,
+    cpu_copy,
+    frozen_fingerprint,
+    load_checkpoint,
+    load_trainable_state,
+    save_atomic,
+    trainable_state,
+)
 from training.losses import LOSSES, build_loss
 from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores
 from training.schedule import SCHEDULES, build_scheduler
 from training.seeding import capture_rng_state, restore_rng_state, seed_everything
 
 LAST_CHECKPOINT = "last.pt"
-BEST_CHECKPOINT = "best.pt"
 # Settings that may differ between an interrupted run and its resume.
 _RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
 
@@ -93,12 +103,11 @@ def _is_number(value: Any) -> bool:
 @dataclass(frozen=True)
 class FitResult:
     """history: one dict per epoch (epoch, train_loss, train_miou, val_loss, val_miou, val_mpa, lr);
-    best_state: the file holding the best epoch's weights, which the model also holds after `fit`."""
+    the model holds the weights of `best_epoch` after `fit`."""
 
     history: list[dict[str, float]]
     best_epoch: int
     best_val_miou: float
-    best_state: Path
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,8 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optim
 
 @dataclass
 class _Progress:
-    """What a resumed run needs besides the model, optimizer, scheduler and RNG states."""
+    """What a resumed run needs besides the model, optimizer, scheduler and RNG states; `best_model` holds
+    the best epoch's trainable parameters and buffers."""
 
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -208,7 +218,7 @@ class _Progress:
     best_model: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _resume(path: Path, config: FitConfig, model: nn.Module, optimizer: Optimizer,
+def _resume(path: Path, config: FitConfig, model: nn.Module, frozen: str, optimizer: Optimizer,
             scheduler: LRScheduler) -> _Progress:
     checkpoint = load_checkpoint(path)
     saved, current = checkpoint["config"], asdict(config)
@@ -217,16 +227,19 @@ def _resume(path: Path, config: FitConfig, model: nn.Module, optimizer: Optimize
         raise ValueError(f"cannot resume from {path}: settings changed since it was written: "
                          + ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in changed)
                          + "; use another checkpoint folder or delete it")
-    model.load_state_dict(checkpoint["model"])
+    check_trainable_state(model, checkpoint["model"], f"checkpoint {path}")
+    if checkpoint["frozen_fingerprint"] != frozen:
+        raise ValueError(f"cannot resume from {path}: the model's frozen parameters differ from those it was "
+                         "trained with; build the model from the same encoder weights and seed, or delete "
+                         "the checkpoint folder")
+    load_trainable_state(model, checkpoint["model"], f"checkpoint {path}")
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     restore_rng_state(checkpoint["rng"])
+    # No best_model: the checkpoint's epoch is the best one (loaded tensors are not the model's own).
+    best_model = checkpoint["model"] if checkpoint["best_model"] is None else checkpoint["best_model"]
     return _Progress(checkpoint["epoch"], checkpoint["history"], checkpoint["best_epoch"],
-                     checkpoint["best_val_miou"], checkpoint["best_model"])
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+                     checkpoint["best_val_miou"], best_model)
 
 
 def _loader(dataset: Dataset, config: FitConfig, device: torch.device,
@@ -241,9 +254,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
 
     Items of both datasets are (x (1, H, W) float32, y (H, W) integer class indices, widened to int64
     on the device). When `checkpoint_dir/last.pt` exists, training resumes from it (the settings must
-    match, except device and num_workers). A fresh run
-    seeds every generator with `config.seed`; build the model before calling (after seeding, if its
-    initialization must be reproducible). The model stays on the training device.
+    match, except device and num_workers, and so must the model's frozen parameters, which checkpoints
+    leave out). A fresh run seeds every generator with `config.seed`; build the model before calling
+    (after seeding, if its initialization must be reproducible). The model stays on the training device.
     """
     device = resolve_device(config.device)
     for name, dataset in (("training", train_set), ("validation", val_set)):
@@ -260,10 +273,10 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
                                 steps_per_epoch=math.ceil(len(train_set) / config.batch_size))
     loss_fn = build_loss(config.loss, num_classes)
     val_loader = _loader(val_set, config, device)
-    checkpoint_dir = Path(checkpoint_dir)
-    last_path, best_path = checkpoint_dir / LAST_CHECKPOINT, checkpoint_dir / BEST_CHECKPOINT
+    last_path = Path(checkpoint_dir) / LAST_CHECKPOINT
+    frozen = frozen_fingerprint(model)
     if last_path.exists():
-        progress = _resume(last_path, config, model, optimizer, scheduler)
+        progress = _resume(last_path, config, model, frozen, optimizer, scheduler)
     else:
         seed_everything(config.seed)
         progress = _Progress()
@@ -281,19 +294,17 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
         progress.epoch = epoch
         if scores.miou > progress.best_val_miou:
             progress.best_epoch, progress.best_val_miou = epoch, scores.miou
-            progress.best_model = _cpu_state(model)
-            save_atomic({"model": progress.best_model, "epoch": epoch, "val_miou": scores.miou}, best_path)
-        save_atomic({"config": asdict(config), "model": model.state_dict(),
+            progress.best_model = cpu_copy(trainable_state(model))
+        # The best weights are written once: when this epoch is the best, they are the model's own.
+        best_model = None if progress.best_epoch == epoch else progress.best_model
+        save_atomic({"config": asdict(config), "frozen_fingerprint": frozen, "model": trainable_state(model),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": capture_rng_state(), **vars(progress)}, last_path)
+                     "rng": capture_rng_state(), **vars(progress), "best_model": best_model}, last_path)
         for callback in callbacks:
             callback.on_epoch_end(epoch, dict(metrics))
 
-    model.load_state_dict(progress.best_model)
-    # Written again so best.pt matches last.pt even if a run stopped between the two writes.
-    save_atomic({"model": progress.best_model, "epoch": progress.best_epoch,
-                 "val_miou": progress.best_val_miou}, best_path)
-    return FitResult(progress.history, progress.best_epoch, progress.best_val_miou, best_path)
+    load_trainable_state(model, progress.best_model, f"the best epoch's state in {last_path}")
+    return FitResult(progress.history, progress.best_epoch, progress.best_val_miou)
 
 
 def evaluate(model: nn.Module, dataset: Dataset, num_classes: int, batch_size: int,
