@@ -1,8 +1,9 @@
 """Encoder weight sources: the official DINOv2 checkpoint layout, timm state dicts (.pth and .safetensors,
-other grids resampled), random initialisation with a warning, and clear errors for bad files."""
+other grids resampled), random initialisation said once in plain words, and clear errors for bad files."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -13,7 +14,7 @@ from safetensors.torch import save_file
 from timm.layers import resample_abs_pos_embed
 
 from training.models import WeightLoadError, build_model
-from training.models.weights import create_vit
+from training.models.weights import _log_random_encoder, create_vit, random_encoder_notice
 from training.tasks import get_task
 
 ENCODER = "vit_small_patch14_dinov2"
@@ -64,10 +65,17 @@ def test_a_timm_safetensors_file_of_another_grid_is_resampled(tmp_path: Path) ->
     assert torch.equal(vit.cls_token, source.cls_token)
 
 
-def test_none_warns_loudly_and_is_recorded() -> None:
-    with pytest.warns(UserWarning, match="RANDOMLY INITIALISED"):
-        model = build_model("linear", get_task("salt"), weights="none")
-    assert model.weights_source == "none"
+def test_none_is_said_once_in_plain_words_and_recorded(
+    caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    _log_random_encoder.cache_clear()  # another test may have built a random encoder in this process
+    with caplog.at_level(logging.WARNING, logger="geofm"):
+        models = [build_model(network, get_task("salt"), weights="none") for network in ("linear", "pup")]
+    assert [model.weights_source for model in models] == ["none", "none"]
+    notices = [record.getMessage() for record in caplog.records if record.name == "geofm"]
+    assert notices == [random_encoder_notice(ENCODER)]
+    assert "randomly initialised, not DINOv2-pretrained" in notices[0]
+    assert not [warning for warning in recwarn if "initialised" in str(warning.message).lower()]
 
 
 def test_unet_needs_no_encoder_weights() -> None:

@@ -7,7 +7,8 @@ holding either the official DINOv2 layout (`dinov2_vits14_pretrain.pth`: `mask_t
 
 from __future__ import annotations
 
-import warnings
+import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from torch import nn
 
 ENCODERS = ("vit_small_patch14_dinov2", "vit_base_patch14_dinov2")
 _SHOWN_KEYS = 5
+logger = logging.getLogger("geofm")
 
 
 class WeightLoadError(RuntimeError):
@@ -40,13 +42,20 @@ def _from_hub(encoder: str) -> nn.Module:
         ) from error
 
 
+def random_encoder_notice(encoder: str) -> str:
+    """In plain words: the `encoder` is randomly initialised (`model.weights: none`)."""
+    return (f"model.weights is 'none': the {encoder} encoder is randomly initialised, not DINOv2-pretrained, "
+            "so the ViT scores do not reflect the foundation model")
+
+
+@functools.cache
+def _log_random_encoder(encoder: str) -> None:
+    """Logged once per encoder and process (to the `geofm` logger), however many models are built."""
+    logger.warning(random_encoder_notice(encoder))
+
+
 def _random_init(encoder: str) -> nn.Module:
-    warnings.warn(
-        f"weights='none': the {encoder} encoder is RANDOMLY INITIALISED, not DINOv2-pretrained; "
-        "scores will not reflect the foundation model",
-        UserWarning,
-        stacklevel=4,
-    )
+    _log_random_encoder(encoder)
     return _create(encoder, pretrained=False)
 
 
