@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.partitions import stage_metadata
-from assets.resources import ExperimentStore
+from assets.resources import ReportStore
 from training.settings import Project
 from training.stages.outputs import stage_outputs
 from training.stages.report import build_report
@@ -18,7 +18,7 @@ def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefin
         kinds={"pandas", "mlflow"},
     )
     def benchmark_report(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
-                         mlflow: dg.ResourceParam[ExperimentStore]) -> dg.MaterializeResult:
+                         mlflow: dg.ResourceParam[ReportStore]) -> dg.MaterializeResult:
         """Both tables as markdown (ours, the paper's in brackets); also logged on the MLflow parent run."""
         settings = project.settings
         report = build_report(settings, project.root)

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from assets.checks import BEATS_BASELINE, BEATS_BASELINE_DESCRIPTION, beats_majority_baseline
 from assets.partitions import TASK, AssetEvents, stage_metadata, task_and_model
-from assets.resources import ExperimentStore
 from training.settings import Project
 from training.stages.outputs import stage_outputs
-from training.stages.train import train_and_evaluate
+from training.stages.train import run_training_stage
+from training.tracking import TrainingStore
 
-BEATS_BASELINE = "beats_majority_baseline"
 GPU_POOL = "gpu"
 
 
@@ -38,33 +38,33 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
             partition_dimension_name=TASK))],
         pool=GPU_POOL,
         check_specs=[dg.AssetCheckSpec(BEATS_BASELINE, asset="trained_model",
-                                       description="test mIoU above predicting the majority class")],
+                                       description=BEATS_BASELINE_DESCRIPTION)],
         metadata=stage_metadata("train"),
         kinds={"pytorch", "mlflow"},
     )
     def trained_model(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
-                      mlflow: dg.ResourceParam[ExperimentStore]) -> AssetEvents:
+                      mlflow: dg.ResourceParam[TrainingStore]) -> AssetEvents:
         """Fit on train, select on val, score on test; logged to MLflow and registered (best aliased)."""
         settings = project.settings
         task, model = task_and_model(context)
         epoch_log = EpochLog(context.log, f"{task}/{model}", settings.train.epochs)
-        with mlflow.training_run(settings, task, model, launcher="dagster") as tracker:
-            run = train_and_evaluate(settings, project.root, task, model, tracker, callbacks=[epoch_log])
-            run_url = tracker.run_url
-        promoted = mlflow.promote(run.model_ref, run.best_val_miou)
-        yield dg.AssetCheckResult(
-            check_name=BEATS_BASELINE, passed=run.beats_majority_baseline,
-            metadata={"test_miou": run.miou, "majority_baseline_miou": run.majority_baseline_miou},
-        )
+        outcome = run_training_stage(settings, project.root, task, model, mlflow, launcher="dagster",
+                                     callbacks=[epoch_log])
+        run, published = outcome.result, outcome.publication
         yield dg.MaterializeResult(metadata={
             "test_miou": run.miou, "test_mpa": run.mpa, "authors_protocol_miou": run.authors_miou,
             "authors_protocol_mpa": run.authors_mpa, "best_val_miou": run.best_val_miou,
             "best_epoch": run.best_epoch,
-            "mlflow_run": dg.MetadataValue.url(run_url),
-            "registered_model": run.model_ref.registered_name or "",
-            "model_version": run.model_ref.version or "",
-            "promoted_to_best": promoted,
+            "mlflow_run": dg.MetadataValue.url(published.run_url),
+            "registered_model": published.model.registered_name or "",
+            "model_version": published.model.version or "",
+            "promoted_to_best": published.promoted,
+            "reused_finished_training": outcome.reused,
             "outputs": stage_outputs(settings, "train", task=task, model=model),
         })
+        yield beats_majority_baseline(
+            test_miou=run.miou, majority_baseline_miou=run.majority_baseline_miou, val_miou=run.best_val_miou,
+            task=task, model=model,
+            weights_known_random=run.network != "unet" and settings.model.weights == "none")
 
     return trained_model

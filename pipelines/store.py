@@ -1,17 +1,26 @@
 """`BenchmarkStore`: the benchmark's one MLflow layer. It owns the runs (a parent run per benchmark
 configuration, a nested run per training), the registry (a registered model per task x model, the best
 version aliased) and the report tables. The CLI (DVC stages) uses it directly; the Dagster definitions
-pass the same object to the assets as their `mlflow` resource."""
+pass the same object to the assets as their `mlflow` resource.
+
+Safe under concurrency and kills: a new sqlite store is created, and a parent run looked up or created,
+under a file lock beside the database (two processes would otherwise both migrate the schema, or both
+create the parent); a training's run is tagged with its training id, so a training resumed after a kill
+continues its unfinished run (one whole curve); a model is registered only once its run has FINISHED.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import filelock
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
@@ -21,6 +30,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from torch import nn
 
 from pipelines.mlflow_io import (
+    SQLITE_PREFIX,
     absolute_artifact_root,
     absolute_tracking_uri,
     client_for,
@@ -28,16 +38,20 @@ from pipelines.mlflow_io import (
     log_frame,
     log_text,
     model_uri,
+    run_url,
 )
 from pipelines.mlflow_tracker import MlflowTracker
 from training.errors import GeofmError
 from training.report import tables_markdown
 from training.settings import MlflowSettings, Settings
 from training.stages.outputs import benchmark_id
-from training.tracking import ModelRef
+from training.tracking import ModelRef, Publication
 
 BENCHMARK_TAG = "geofm.benchmark_id"
+TRAINING_TAG = "geofm.training_id"
 VAL_MIOU_TAG = "geofm.val_miou"
+_READY_STORES: set[str] = set()
+"""Tracking URIs whose schema this process has already seen created (no lock needed after that)."""
 
 
 class ModelNotFoundError(GeofmError, ValueError):
@@ -67,9 +81,25 @@ class BenchmarkStore:
                    absolute_artifact_root(settings.artifact_root, root), settings.experiment,
                    settings.best_alias, settings.ui_url)
 
+    def lock(self) -> filelock.FileLock:
+        """The store's lock: a file beside a sqlite database, else one per URI in the temporary folder."""
+        if self.tracking_uri.startswith(SQLITE_PREFIX):
+            path = Path(f"{self.tracking_uri[len(SQLITE_PREFIX):]}.lock")
+        else:
+            digest = hashlib.sha256(self.tracking_uri.encode()).hexdigest()[:16]
+            path = Path(tempfile.gettempdir()) / f"geofm-mlflow-{digest}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(path)
+
     @property
     def client(self) -> MlflowClient:
-        return client_for(self.tracking_uri)
+        """A client on the store, whose schema is created (once, under the lock) before it is handed out."""
+        client = client_for(self.tracking_uri)
+        if self.tracking_uri not in _READY_STORES:
+            with self.lock():
+                client.search_experiments(max_results=1)
+            _READY_STORES.add(self.tracking_uri)
+        return client
 
     def experiment_id(self) -> str:
         """The benchmark experiment's id, creating it with the configured artifact location if missing."""
@@ -92,13 +122,14 @@ class BenchmarkStore:
         if "'" in benchmark or "`" in benchmark:
             raise ValueError(f"benchmark id {benchmark!r} must not contain quotes")
         client, experiment_id = self.client, self.experiment_id()
-        existing = client.search_runs([experiment_id],
-                                      filter_string=f"tags.`{BENCHMARK_TAG}` = '{benchmark}'",
-                                      order_by=["attributes.start_time ASC"], max_results=1)
-        if existing:
-            return existing[0].info.run_id
-        run = client.create_run(experiment_id, run_name=f"benchmark-{benchmark}",
-                                tags={BENCHMARK_TAG: benchmark})
+        with self.lock():
+            existing = client.search_runs([experiment_id],
+                                          filter_string=f"tags.`{BENCHMARK_TAG}` = '{benchmark}'",
+                                          order_by=["attributes.start_time ASC"], max_results=1)
+            if existing:
+                return existing[0].info.run_id
+            run = client.create_run(experiment_id, run_name=f"benchmark-{benchmark}",
+                                    tags={BENCHMARK_TAG: benchmark})
         client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in flatten_params(params).items()])
         return run.info.run_id
 
@@ -108,23 +139,59 @@ class BenchmarkStore:
 
     @contextmanager
     def child_run(self, parent_run_id: str, run_name: str, registered_name: str | None = None,
-                  tags: Mapping[str, Any] | None = None) -> Iterator[MlflowTracker]:
-        """A run nested under `parent_run_id`, active for the block; it ends FAILED if the block raises."""
+                  tags: Mapping[str, Any] | None = None,
+                  run_id: str | None = None) -> Iterator[MlflowTracker]:
+        """A run nested under `parent_run_id` (or the existing `run_id`, continued), active for the block;
+        it ends FINISHED, or FAILED if the block raises."""
         client = self.client
         experiment_id = client.get_run(parent_run_id).info.experiment_id
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, parent_run_id=parent_run_id,
-                              tags={key: str(value) for key, value in (tags or {}).items()}) as run:
+        tags = {key: str(value) for key, value in (tags or {}).items()}
+        opened = (mlflow.start_run(run_id=run_id) if run_id else
+                  mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                   parent_run_id=parent_run_id, tags=tags))
+        with opened as run:
             yield MlflowTracker(client, run.info.run_id, experiment_id, self.ui_url, registered_name)
 
+    def _training_runs(self, training_id: str, status: str) -> list[str]:
+        found = self.client.search_runs(
+            [self.experiment_id()],
+            filter_string=f"tags.`{TRAINING_TAG}` = '{training_id}' and attributes.status = '{status}'",
+            order_by=["attributes.start_time DESC"])
+        return [run.info.run_id for run in found]
+
+    def finished_run(self, training_id: str) -> str | None:
+        """The newest FINISHED run of this training (same settings and prepared data), if any."""
+        runs = self._training_runs(training_id, "FINISHED")
+        return runs[0] if runs else None
+
     @contextmanager
-    def training_run(self, settings: Settings, task: str, model: str,
-                     launcher: str) -> Iterator[MlflowTracker]:
-        """A run for `task` x `model` under the benchmark's parent run, registering its model."""
+    def training_run(self, settings: Settings, task: str, model: str, launcher: str,
+                     training_id: str) -> Iterator[MlflowTracker]:
+        """The run of one training under the benchmark's parent run: an unfinished run of the same training
+        (killed, or failed) is continued, so its curve stays whole; otherwise a new run, tagged with
+        `training_id`. Nothing is registered here (see `publish`)."""
         tags = {"geofm.task": task, "geofm.model": model, "geofm.profile": settings.profile,
-                "geofm.launcher": launcher}
-        with self.child_run(self.benchmark_run(settings), f"{task}-{model}",
-                            registered_model_name(task, model), tags) as tracker:
+                "geofm.launcher": launcher, TRAINING_TAG: training_id}
+        unfinished = self._training_runs(training_id, "RUNNING") + self._training_runs(training_id, "FAILED")
+        with self.child_run(self.benchmark_run(settings), f"{task}-{model}", tags=tags,
+                            run_id=unfinished[0] if unfinished else None) as tracker:
             yield tracker
+
+    def publish(self, run_id: str, logged_model_uri: str, task: str, model: str,
+                val_miou: float) -> Publication:
+        """Register the model a FINISHED run logged (once: a version of that run is reused), promote it."""
+        client = self.client
+        run = client.get_run(run_id)
+        if run.info.status != "FINISHED":
+            raise GeofmError(f"run {run_id} is {run.info.status}: only a finished training is registered")
+        name = registered_model_name(task, model)
+        with self.lock():
+            versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+            version = (str(versions[0].version) if versions else
+                       str(mlflow.register_model(logged_model_uri, name).version))
+        reference = ModelRef(uri=f"models:/{name}/{version}", registered_name=name, version=version)
+        promoted = self.promote(reference, val_miou)
+        return Publication(reference, promoted, run_url(self.ui_url, run.info.experiment_id, run_id))
 
     def promote(self, model: ModelRef, val_miou: float) -> bool:
         """Record `val_miou` on the model's version and move the best alias to it if it beats the

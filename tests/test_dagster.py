@@ -12,7 +12,7 @@ import pytest
 import torch
 from tiny_benchmark import REPO, TINY_SHAPE, write_tiny_params
 
-from assets.training import BEATS_BASELINE
+from assets.checks import BEATS_BASELINE
 from pipelines.benchmark_runner import benchmark_plan, run_benchmark
 from pipelines.definitions import build_definitions
 from pipelines.store import BenchmarkStore, registered_model_name

@@ -1,13 +1,16 @@
 """How training reports to the outside world, without knowing which tracker listens.
 
 The stage functions take a `Tracker`; the orchestration layer passes an MLflow one
-(`pipelines.mlflow_tracker.MlflowTracker`), tests pass a recording one (`tests/recording_tracker.py`). A tracker is
-also a fit callback (`on_epoch_end`), so per-epoch metrics reach it from the training loop.
+(`pipelines.mlflow_tracker.MlflowTracker`), tests pass a recording one (`tests/recording_tracker.py`).
+A tracker is also a fit callback (`on_epoch_end`), so per-epoch metrics reach it from the training loop.
+A `TrainingStore` (`pipelines.store.BenchmarkStore`) opens the run a training logs into and, once the run
+has finished, registers and promotes its model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from torch import nn
+
+from training.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -40,3 +45,34 @@ class Tracker(Protocol):
     def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef: ...
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+
+class RunTracker(Tracker, Protocol):
+    """A tracker of one stored run, which it can name and link to."""
+
+    run_id: str
+
+    @property
+    def run_url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A finished training's model as registered: its version, whether it became the best, its run."""
+
+    model: ModelRef
+    promoted: bool
+    run_url: str
+
+
+class TrainingStore(Protocol):
+    """Where trainings are recorded (`pipelines.store.BenchmarkStore`)."""
+
+    def training_run(self, settings: Settings, task: str, model: str, launcher: str,
+                     training_id: str) -> AbstractContextManager[RunTracker]: ...
+
+    def finished_run(self, training_id: str) -> str | None: ...
+
+    def publish(self, run_id: str, logged_model_uri: str, task: str, model: str,
+                val_miou: float) -> Publication: ...
+

@@ -1,7 +1,10 @@
 """Stage `train`: one network fine-tuned on one prepared task, selected on validation, scored on test.
 
+`run_training_stage` is what both front doors call: it holds the training's checkpoint lock, skips a
+training already finished with the same settings and data (its outputs on disk, its run in the store),
+trains through `train_and_evaluate` in the store's run, and registers the model once that run finished.
 `train_and_evaluate` runs the steps below in order; each does one job. The result is a `TrainingResult`,
-read by attribute by the assets and the CLI; `metrics.json` is its summary.
+read by attribute; `metrics.json` is its summary.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from training.data.prepare import read_stats
 from training.data.stats import class_counts
 from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, evaluate, fit
 from training.inference import predict_section, prediction_figure
+from training.locking import checkpoint_lock
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
 from training.stages.outputs import ARTIFACTS_DIR, CARD_FILE, HISTORY_FILE, METRICS_FILE
 from training.tasks import TaskSpec
-from training.tracking import ModelRef, Tracker
+from training.tracking import ModelRef, Publication, Tracker, TrainingStore
 
 SPLITS = ("train", "val", "test")
 # metrics.json name -> tracker name: the test scores carry a `test_` prefix beside the per-epoch val_ curves.
@@ -45,6 +49,7 @@ class TrainingResult:
 
     task: str
     model: str
+    training_id: str
     network: str
     mode: str
     miou: float
@@ -70,6 +75,24 @@ class TrainingResult:
         return {key: value for key, value in asdict(self).items()
                 if key not in ("model_ref", "history", "weights_source")}
 
+    @classmethod
+    def read(cls, run_dir: Path) -> TrainingResult:
+        """The result a finished training wrote to `run_dir` (metrics.json, history.csv, model.json)."""
+        summary = json.loads((run_dir / METRICS_FILE).read_text())
+        model_ref = ModelRef(**json.loads((run_dir / ARTIFACTS_DIR / "model.json").read_text()))
+        history = pd.read_csv(run_dir / HISTORY_FILE).to_dict("records")
+        return cls(**summary, weights_source="", model_ref=model_ref, history=history)
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """A training stage's result and its registered model (`reused`: an identical training had already
+    finished, so nothing was trained again)."""
+
+    result: TrainingResult
+    publication: Publication
+    reused: bool
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -80,6 +103,10 @@ class _Job:
     task: TaskSpec
     model_id: ModelKey
     fit: FitConfig
+
+    @property
+    def run_dir(self) -> Path:
+        return self.paths.run_dir(self.task.key, self.model_id.key)
 
 
 def fit_config(train: TrainSettings, task: TaskSpec) -> FitConfig:
@@ -151,11 +178,12 @@ def _score_tables(evaluation: EvaluationResult, num_classes: int) -> dict[str, p
     }
 
 
-def _result(job: _Job, fitted: FitResult, evaluation: EvaluationResult, baseline: float,
+def _result(job: _Job, training_id: str, fitted: FitResult, evaluation: EvaluationResult, baseline: float,
             model: RawSectionModel, model_ref: ModelRef) -> TrainingResult:
     scores = evaluation.scores
     return TrainingResult(
-        task=job.task.key, model=job.model_id.key, network=job.model_id.network, mode=job.model_id.mode,
+        task=job.task.key, model=job.model_id.key, training_id=training_id, network=job.model_id.network,
+        mode=job.model_id.mode,
         miou=scores.miou, mpa=scores.mpa, overall_accuracy=scores.overall_accuracy, fwiou=scores.fwiou,
         authors_miou=evaluation.batch_mean["miou"], authors_mpa=evaluation.batch_mean["mpa"],
         best_val_miou=fitted.best_val_miou, best_epoch=fitted.best_epoch, majority_baseline_miou=baseline,
@@ -174,7 +202,7 @@ def _log_scores(result: TrainingResult, tables: dict[str, pd.DataFrame], tracker
 def _write_run_files(job: _Job, result: TrainingResult, tables: dict[str, pd.DataFrame], model: nn.Module,
                      test_set: PreparedDataset, tracker: Tracker) -> None:
     """artifacts/ (tables, model reference, prediction figure), history.csv and, last, metrics.json."""
-    run_dir = job.paths.run_dir(job.task.key, job.model_id.key)
+    run_dir = job.run_dir
     section, label = test_set.read_sample(0)
     with staged_dir(run_dir / ARTIFACTS_DIR) as staging:
         tables["per_class"].to_csv(staging / "per_class.csv", index=False)
@@ -187,6 +215,12 @@ def _write_run_files(job: _Job, result: TrainingResult, tables: dict[str, pd.Dat
     write_atomic(run_dir / METRICS_FILE, json.dumps(result.summary(), indent=1) + "\n")
 
 
+def _job(settings: Settings, root: Path, task_key: str, model_key: str) -> _Job:
+    task = settings.task(task_key)
+    return _Job(settings, ProjectPaths.of(settings, root), task, settings.model_key(model_key),
+                fit_config(settings.train, task))
+
+
 def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key: str, tracker: Tracker,
                        callbacks: Sequence[FitCallback] = ()) -> TrainingResult:
     """Train one model on a prepared task, select it on validation, score it on the test split.
@@ -195,9 +229,8 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     (also the fit callback, with `callbacks`). An interrupted run resumes from its checkpoints; a finished
     one deletes them.
     """
-    task = settings.task(task_key)
-    job = _Job(settings, ProjectPaths.of(settings, root), task, settings.model_key(model_key),
-               fit_config(settings.train, task))
+    job = _job(settings, root, task_key, model_key)
+    task = job.task
     sets = {split: PreparedDataset(job.paths.prepared_dir, task.key, split) for split in SPLITS}
     model = _build(job, root)
     _log_setup(job, model, tracker)
@@ -210,9 +243,43 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     section, _ = sets["test"].read_sample(0)
     merged = merge_lora(model).cpu().eval()
     model_ref = tracker.log_model(merged, "model", np.array(section, dtype=np.float32)[None, None])
-    result = _result(job, fitted, evaluation, baseline, model, model_ref)
+    result = _result(job, checkpoints.name, fitted, evaluation, baseline, model, model_ref)
     _log_scores(result, tables, tracker)
     _write_run_files(job, result, tables, merged, sets["test"], tracker)
     # The checkpoints only serve to resume an interrupted run; the model now lives in the tracker.
     shutil.rmtree(checkpoints)
     return result
+
+
+def training_id(settings: Settings, root: Path, task_key: str, model_key: str) -> str:
+    """The identity of one training: a digest of its settings and prepared data (its checkpoint folder)."""
+    return checkpoint_dir(_job(settings, root, task_key, model_key)).name
+
+
+def _finished_before(job: _Job, identity: str, store: TrainingStore) -> TrainingResult | None:
+    """The result of this very training if it already finished: outputs on disk and run in the store."""
+    metrics = job.run_dir / METRICS_FILE
+    if not metrics.is_file() or json.loads(metrics.read_text()).get("training_id") != identity:
+        return None
+    return TrainingResult.read(job.run_dir) if store.finished_run(identity) else None
+
+
+def run_training_stage(settings: Settings, root: Path, task_key: str, model_key: str, store: TrainingStore,
+                       launcher: str, callbacks: Sequence[FitCallback] = ()) -> TrainingOutcome:
+    """One training as a stage: exclusive (a second trainer of the same checkpoint folder is refused,
+    naming it), idempotent (an identical finished training is reused, not repeated: no second run or
+    version), and registered only after its run has finished."""
+    job = _job(settings, root, task_key, model_key)
+    folder = checkpoint_dir(job)
+    with checkpoint_lock(folder):
+        result = _finished_before(job, folder.name, store)
+        reused = result is not None
+        if result is None:
+            with store.training_run(settings, task_key, model_key, launcher, folder.name) as tracker:
+                result = train_and_evaluate(settings, root, task_key, model_key, tracker, callbacks)
+            run_id = tracker.run_id
+        else:
+            run_id = store.finished_run(folder.name) or ""
+        publication = store.publish(run_id, result.model_ref.uri, task_key, model_key, result.best_val_miou)
+    return TrainingOutcome(result, publication, reused)
+
