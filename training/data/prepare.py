@@ -1,9 +1,14 @@
 """Training-ready arrays: one contiguous float32 `.npy` of inputs and one uint8 `.npy` of labels per split,
-read by memory map, with the train split's normalisation statistics and the split membership.
+read by memory map, with the train split's normalisation statistics, the split membership and the data
+card of every split (counted in the same pass).
 
 Each raw file is read (`readinto`) into one reused buffer, checked and counted while it is still in
 cache, and appended to the split's `.npy` file. The task folder is built beside the target and renamed
 into place, so a failed preparation leaves the previous good one untouched.
+
+Every file is the same, byte for byte, on every machine: statistics are exact (`stats.RunningMoments`),
+the `.npy` header is written here rather than by the installed numpy (whose padding has changed between
+versions), and the split is drawn from a stable random stream (`splits.plan_splits`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from training.data.atomic import staged_dir
+from training.data.card import CARD_FILE, SplitTally, card_csv, card_table
 from training.data.layout import (
     PREPARED_SPLITS,
     SPLITS_FILE,
@@ -25,9 +31,13 @@ from training.data.layout import (
     sample_paths,
 )
 from training.data.splits import RAW_SOURCE, SplitPlan, plan_splits
-from training.data.stats import RunningMoments
-from training.data.validate import DataValidationError, check_inputs, check_labels, check_raw_structure
+from training.data.stats import NonFiniteError
+from training.data.validate import DataValidationError, check_labels, check_raw_structure
+from training.errors import MissingInputError
 from training.tasks import TaskSpec
+
+NPY_ALIGNMENT = 64
+"""The `.npy` header is padded so that the data start at a multiple of this (numpy's ARRAY_ALIGN)."""
 
 
 def _read_exact(path: Path, into: np.ndarray, task: TaskSpec, split: str) -> None:
@@ -40,24 +50,31 @@ def _read_exact(path: Path, into: np.ndarray, task: TaskSpec, split: str) -> Non
             )
 
 
+def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The header of a C-ordered `.npy` file, format version 1.0, as numpy 2.4 writes it (a header dict,
+    spaces left for the first axis to grow to 21 digits, padded to 64 bytes), whatever numpy is installed."""
+    shape = tuple(int(size) for size in shape)
+    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    text = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {shape!r}, }}"
+    text += " " * (21 - len(repr(shape[0]))) if shape else ""
+    magic = b"\x93NUMPY\x01\x00"
+    padding = -(len(magic) + 2 + len(text) + 1) % NPY_ALIGNMENT
+    body = (text + " " * padding + "\n").encode("latin1")
+    return magic + len(body).to_bytes(2, "little") + body
+
+
 def _open_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> BinaryIO:
     """A new `.npy` file with its header written, ready for the array's bytes in C order."""
     handle = path.open("wb")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
-    np.lib.format.write_array_header_1_0(handle, header)
+    handle.write(npy_header(dtype, shape))
     return handle
 
 
 def _copy_split(
-    raw_dir: Path,
-    out_dir: Path,
-    task: TaskSpec,
-    split: str,
-    indices: list[int],
-    moments: RunningMoments | None,
-    class_counts: np.ndarray | None,
+    raw_dir: Path, out_dir: Path, task: TaskSpec, split: str, indices: list[int], tally: SplitTally
 ) -> None:
-    """Write `<split>_inputs.npy` and `<split>_labels.npy` from the raw samples `indices`, in that order.
+    """Write `<split>_inputs.npy` and `<split>_labels.npy` from the raw samples `indices`, in that order,
+    counting each sample into `tally`.
 
     Each file is read into one reused buffer (it stays in cache while it is checked and counted) and
     appended to the output; two copies per byte, as close to a plain read as Python gets."""
@@ -74,55 +91,47 @@ def _copy_split(
             raw_input, raw_label = sample_paths(raw_task_dir(raw_dir, task), task, raw_split, index)
             _read_exact(raw_input, inputs, task, raw_split)
             _read_exact(raw_label, labels, task, raw_split)
-            total = check_inputs(task, raw_split, raw_input, inputs)
             counts = check_labels(task, raw_split, raw_label, labels, scratch)
-            if moments is not None:
-                moments.add(inputs, total)
-                class_counts += counts
+            try:
+                tally.add(inputs, counts)
+            except NonFiniteError:
+                raise DataValidationError(
+                    f"task {task.key!r}, split {raw_split!r}, file {raw_input}: inputs hold NaN or inf"
+                ) from None
             input_file.write(inputs.data)
             label_file.write(labels.data)
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=1) + "\n")
+def _json_bytes(payload: dict) -> bytes:
+    return (json.dumps(payload, indent=1) + "\n").encode("utf-8")
 
 
 def prepare_task(
     raw_dir: Path, prepared_dir: Path, task: TaskSpec, val_fraction: float, split_seed: int
 ) -> Path:
-    """Write `<prepared_dir>/<task.key>/` (train/val/test arrays, stats.json, splits.json) from the raw
-    layout under `raw_dir`, replacing any previous preparation only once the new one is complete."""
+    """Write `<prepared_dir>/<task.key>/` (train/val/test arrays, stats.json, splits.json, card.csv) from
+    the raw layout under `raw_dir`, replacing any previous preparation only once the new one is complete."""
     counts = {split: check_raw_structure(raw_dir, task, split) for split in ("train", "valid")}
     plan = plan_splits(counts["train"], counts["valid"], val_fraction, split_seed)
-    moments = RunningMoments()
-    class_counts = np.zeros(task.num_classes, dtype=np.int64)
+    tallies = {split: SplitTally(task.num_classes) for split in PREPARED_SPLITS}
     target = prepared_task_dir(prepared_dir, task.key)
     with staged_dir(target) as staging:
         for split in PREPARED_SPLITS:
-            is_train = split == "train"
-            _copy_split(
-                raw_dir,
-                staging,
-                task,
-                split,
-                plan.indices(split),
-                moments if is_train else None,
-                class_counts if is_train else None,
-            )
+            _copy_split(raw_dir, staging, task, split, plan.indices(split), tallies[split])
+        train = tallies["train"]
+        stats = {
+            "task": task.key,
+            "shape": list(task.shape),
+            "num_classes": task.num_classes,
+            "mean": train.moments.mean,
+            "std": train.moments.std,
+            "class_pixel_counts": train.pixels.tolist(),
+            "class_frequencies": train.frequencies.tolist(),
+            "counts": {split: len(plan.indices(split)) for split in PREPARED_SPLITS},
+        }
         plan.write(staging / SPLITS_FILE)
-        _write_json(
-            staging / STATS_FILE,
-            {
-                "task": task.key,
-                "shape": list(task.shape),
-                "num_classes": task.num_classes,
-                "mean": moments.mean,
-                "std": moments.std,
-                "class_pixel_counts": class_counts.tolist(),
-                "class_frequencies": (class_counts / max(class_counts.sum(), 1)).tolist(),
-                "counts": {split: len(plan.indices(split)) for split in PREPARED_SPLITS},
-            },
-        )
+        (staging / STATS_FILE).write_bytes(_json_bytes(stats))
+        (staging / CARD_FILE).write_bytes(card_csv(card_table(tallies)).encode("utf-8"))
     return target
 
 
@@ -130,8 +139,8 @@ def read_stats(prepared_dir: Path, task_key: str) -> dict:
     """The `stats.json` of a prepared task (mean, std, class frequencies, counts)."""
     path = prepared_task_dir(prepared_dir, task_key) / STATS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the prepare stage for task {task_key!r} first")
-    return json.loads(path.read_text())
+        raise MissingInputError(f"{path} not found: run the prepare stage for task {task_key!r} first")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def read_split_plan(prepared_dir: Path, task_key: str) -> SplitPlan:
