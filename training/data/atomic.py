@@ -1,22 +1,113 @@
-"""Files and folders that appear whole or not at all: written as a hidden sibling, then renamed into place."""
+"""Files and folders that appear whole or not at all: written as a hidden sibling, then renamed into place.
+
+Each temporary sibling is named `.<name>.<kind>-<host>-<pid>-<token>`, so that a later writer can tell one
+left behind by a killed process (this host, process gone) from one still being written, and remove it.
+Temporary files and folders get the process's normal permissions (its umask), like any file it writes.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
+
+from training.errors import GeofmError
+
+STAGING, REPLACED, TEMPORARY = "staging", "replaced", "tmp"
+"""Kinds of temporary siblings: a folder being built, a folder being replaced, a file being written."""
+
+
+class OutputNotWritableError(GeofmError, OSError):
+    """An output cannot be written where it belongs (a read-only or missing folder, a full disk)."""
+
+
+def _not_writable(target: Path, error: OSError) -> OutputNotWritableError:
+    return OutputNotWritableError(
+        f"cannot write {target}: {error.strerror or error} in folder {target.parent}"
+    )
+
+
+def _sibling(target: Path, kind: str) -> Path:
+    """A fresh temporary sibling name of `target`, owned by this process."""
+    return target.with_name(
+        f".{target.name}.{kind}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    )
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """Whether the process named by `<host>-<pid>-<token>` has ended (never known for another host's)."""
+    parts = owner.rsplit("-", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
+def stale_siblings(target: Path) -> list[tuple[Path, str]]:
+    """The temporary siblings of `target` (with their kind) whose owning process has ended."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    if not target.parent.is_dir():
+        return []
+    found = []
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        kind, _, owner = entry.name[len(prefix) :].partition("-")
+        if kind in (STAGING, REPLACED, TEMPORARY) and _owner_is_gone(owner):
+            found.append((entry, kind))
+    return sorted(found)
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove the temporary siblings of `target` left by killed processes; returns what was removed.
+
+    A process killed between the two renames of `replace_dir` leaves no `target` and the previous result in
+    its `replaced` sibling: that result is put back first, so `target` is never lost."""
+    target = Path(target)
+    removed = []
+    for path, kind in stale_siblings(target):
+        previous = path / target.name
+        if kind == REPLACED and previous.is_dir() and not target.exists():
+            try:
+                previous.rename(target)
+            except OSError:  # another process restored or wrote `target` meanwhile
+                pass
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _make_sibling_dir(target: Path, kind: str) -> Path:
+    folder = _sibling(target, kind)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir()  # mode 0o777 less the umask, unlike mkdtemp's 0o700
+    except OSError as error:
+        raise _not_writable(target, error) from error
+    return folder
 
 
 @contextmanager
 def staged_dir(target: Path) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; on success it replaces `target`, on error it is removed
-    and `target` (a previous good result) stays untouched."""
+    and `target` (a previous good result) stays untouched. Stale siblings of killed writers go first."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    remove_stale_staging(target)
+    staging = _make_sibling_dir(target, STAGING)
     try:
         yield staging
         replace_dir(staging, target)
@@ -27,21 +118,48 @@ def staged_dir(target: Path) -> Iterator[Path]:
 def replace_dir(staged: Path, target: Path) -> None:
     """Put the folder `staged` in place of `target`, replacing whatever `target` held."""
     if not target.exists():
-        staged.rename(target)
+        _rename(staged, target, target)
         return
-    previous = Path(tempfile.mkdtemp(prefix=f".{target.name}.replaced-", dir=target.parent))
-    target.rename(previous / target.name)
-    staged.rename(target)
+    previous = _make_sibling_dir(target, REPLACED)
+    _rename(target, previous / target.name, target)
+    try:
+        _rename(staged, target, target)
+    except OutputNotWritableError:
+        (previous / target.name).rename(target)
+        raise
     shutil.rmtree(previous)
 
 
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write `content` to a temporary sibling of `path`, then rename it into place."""
+def _rename(source: Path, destination: Path, target: Path) -> None:
+    try:
+        source.rename(destination)
+    except OSError as error:
+        raise _not_writable(target, error) from error
+
+
+def write_atomic_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call `write` on a new temporary sibling of `path`, flush it to disk, then rename it into place: `path`
+    is always either its old or its complete new content. On any error the temporary file is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if isinstance(content, bytes):
-        temporary.write_bytes(content)
-    else:
-        temporary.write_text(content)
-    temporary.replace(path)
+    remove_stale_staging(path)
+    temporary = _sibling(path, TEMPORARY)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = temporary.open("xb")  # mode 0o666 less the umask, unlike mkstemp's 0o600
+    except OSError as error:
+        raise _not_writable(path, error) from error
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write `content` (text as UTF-8) to `path` through `write_atomic_with`."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    write_atomic_with(path, lambda handle: handle.write(data))
