@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tiny_models import TileMeanSegmenter, TinySegmenter
+from tiny_training import stripes, train_on_stripe_tiles
 
 from training.metrics import confusion_counts, scores_from_confusion
 from training.survey import TiledPredictor, predict_section
@@ -90,30 +91,8 @@ def test_tile_seams_are_blended_into_bounded_steps(overlap: int, single_torch_th
     assert np.abs(np.diff(hard, axis=1)).max() > 0.9 * np.abs(np.diff(tile_probabilities)).max()
 
 
-def stripes(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Thin bright vertical stripes (2 traces wide) on a darker noisy background, and their mask."""
-    label = np.zeros(shape, dtype=np.uint8)
-    for column in rng.choice(shape[1] - 2, size=shape[1] // 8, replace=False):
-        label[:, column:column + 2] = 1
-    section = np.where(label == 1, 200.0, 60.0) + rng.normal(0.0, 10.0, shape)
-    return section.astype(np.float32), label
-
-
 def test_a_model_trained_on_tiles_predicts_better_in_tiles_than_resized(single_torch_thread: None) -> None:
-    rng = np.random.default_rng(0)
-    inputs, labels = stripes(rng, (TILE[0], 512))
-    torch.manual_seed(0)
-    model = TinySegmenter(num_classes=2, input_mean=127.5, input_std=60.0, training_shape=TILE)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(60):
-        columns = rng.integers(0, inputs.shape[1] - TILE[1], size=8)
-        x = torch.from_numpy(np.stack([inputs[:, c:c + TILE[1]] for c in columns]))[:, None]
-        y = torch.from_numpy(np.stack([labels[:, c:c + TILE[1]] for c in columns])).long()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
+    model = train_on_stripe_tiles(TILE)
     section, label = stripes(np.random.default_rng(1), (TILE[0], 4 * TILE[1]))
     tiled = predict_section(model, section, device="cpu")
     with torch.inference_mode():

@@ -1,0 +1,125 @@
+"""A served model: one MLflow model directory with two flavours side by side, `pytorch` (the trained
+network, for `mlflow.pytorch.load_model`) and `python_function` (tiled prediction of a whole section, for
+`mlflow.pyfunc.load_model` and `mlflow models serve`).
+
+The pyfunc's signature: a float32 (H, W) section in (time/depth down the rows, amplitudes in the model's
+training range), uint8 (H, W) classes out. Over REST (`mlflow models serve -m models:/NAME@best
+--env-manager local`), POST to /invocations:
+
+    {"inputs": [[a00, a01, ...], [a10, a11, ...], ...]}      (one row per sample, one column per trace)
+
+and the answer is `{"predictions": [[c00, c01, ...], ...]}`. The tile size, overlap and batch size sit in
+the model's `model_config` (`mlflow.pyfunc.load_model(uri, model_config={"overlap": [64, 64]})` changes
+them); the training shape and input range in its metadata under `geofm`. The model ships the `training`
+package and this module (`code_paths`), so it loads in any Python with the packages of its requirements.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.models import Model, ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.types import Schema, TensorSpec
+from torch import nn
+
+import training
+from training.survey.contract import model_contract
+from training.survey.tiling import TiledPredictor
+
+TORCH_ARTIFACT = "pytorch"
+SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1))]),
+                           outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1))]))
+
+
+class TiledSegmenterModel(PythonModel):
+    """The pyfunc flavour: loads the pytorch flavour's network and predicts sections in tiles."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        config = context.model_config
+        network = mlflow.pytorch.load_model(context.artifacts[TORCH_ARTIFACT], map_location="cpu")
+        self.predictor = TiledPredictor(network, tile_shape=tuple(config["tile_shape"]),
+                                        overlap=tuple(config["overlap"]),
+                                        batch_size=int(config["batch_size"]))
+
+    # `model_input` carries no type hint: MLflow would read one as the schema, and the signature is explicit.
+    def predict(self, context: PythonModelContext, model_input, params: dict | None = None) -> np.ndarray:
+        return self.predictor.classes(np.asarray(model_input, dtype=np.float32))
+
+
+def _shipped_code(folder: Path) -> list[str]:
+    """The `training` package and this module as the package `pipelines`, staged under `folder`."""
+    package = folder / "pipelines"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy2(__file__, package / Path(__file__).name)
+    return [str(Path(training.__file__).parent), str(package)]
+
+
+def save_model(
+    path: str,
+    pytorch_model: nn.Module,
+    *,
+    mlflow_model: Model | None = None,
+    tile_shape: tuple[int, int] | None = None,
+    overlap: tuple[int, int] | None = None,
+    batch_size: int = 8,
+    input_range: tuple[float, float] | None = None,
+    code_paths: Sequence[str] = (),
+    pip_requirements: Sequence[str] | None = None,
+) -> None:
+    """Write `pytorch_model` to the folder `path` as an MLflow model with the pytorch and the tiled pyfunc
+    flavours. `tile_shape`/`input_range` default to the model's `training_shape`/`input_range`, `overlap`
+    to a quarter of the tile; `code_paths`: more code the pickled network needs."""
+    contract = model_contract(pytorch_model, tile_shape=tile_shape, input_range=input_range)
+    tile = contract.training_shape
+    overlap = overlap or (tile[0] // 4, tile[1] // 4)
+    mlflow_model = mlflow_model or Model()
+    requirements = list(pip_requirements) if pip_requirements is not None else None
+    with tempfile.TemporaryDirectory() as staging:
+        torch_dir = Path(staging) / TORCH_ARTIFACT
+        mlflow.pytorch.save_model(pytorch_model.cpu(), str(torch_dir), serialization_format="pickle",
+                                  pip_requirements=requirements)
+        mlflow.pyfunc.save_model(
+            path, python_model=TiledSegmenterModel(), artifacts={TORCH_ARTIFACT: str(torch_dir)},
+            code_paths=[*_shipped_code(Path(staging) / "code"), *code_paths], signature=SIGNATURE,
+            mlflow_model=mlflow_model, pip_requirements=requirements,
+            model_config={"tile_shape": list(tile), "overlap": list(overlap), "batch_size": batch_size},
+            metadata={"geofm": {"training_shape": list(tile), "input_range": contract.input_range and
+                                list(contract.input_range)}},
+        )
+        torch_flavour = Model.load(str(torch_dir)).flavors["pytorch"]
+    pyfunc_flavour = mlflow_model.flavors["python_function"]
+    torch_dir_inside = pyfunc_flavour["artifacts"][TORCH_ARTIFACT]["path"]
+    mlflow_model.add_flavor("pytorch", **{**torch_flavour, "code": pyfunc_flavour["code"],
+                                          "model_data": f"{torch_dir_inside}/{torch_flavour['model_data']}"})
+    mlflow_model.save(str(Path(path) / "MLmodel"))
+
+
+def log_model(
+    pytorch_model: nn.Module,
+    name: str,
+    *,
+    registered_model_name: str | None = None,
+    tile_shape: tuple[int, int] | None = None,
+    overlap: tuple[int, int] | None = None,
+    batch_size: int = 8,
+    input_range: tuple[float, float] | None = None,
+    code_paths: Sequence[str] = (),
+    pip_requirements: Sequence[str] | None = None,
+) -> ModelInfo:
+    """Log `pytorch_model` (see `save_model`) to the active run as the model `name`, registering it under
+    `registered_model_name` when given."""
+    return Model.log(
+        artifact_path=None, name=name, flavor=sys.modules[__name__],
+        registered_model_name=registered_model_name,
+        pytorch_model=pytorch_model, tile_shape=tile_shape, overlap=overlap, batch_size=batch_size,
+        input_range=input_range, code_paths=code_paths, pip_requirements=pip_requirements,
+    )
