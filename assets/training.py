@@ -9,10 +9,17 @@ from assets.checks import BEATS_BASELINE, BEATS_BASELINE_DESCRIPTION, beats_majo
 from assets.partitions import TASK, AssetEvents, stage_metadata, task_and_model
 from training.settings import Project
 from training.stages.outputs import stage_outputs
-from training.stages.train import run_training_stage
+from training.stages.training_stage import run_training_stage
 from training.tracking import TrainingStore
 
 GPU_POOL = "gpu"
+SHOWN_SCORES = ("miou", "miou_std", "mpa", "mpa_std", "authors_miou", "authors_mpa", "best_val_miou",
+                "majority_baseline_miou")
+"""Summary scores shown as the materialization's metadata (test split unless named otherwise)."""
+
+
+def _rounded(value: object) -> float:
+    return round(float(value), 4)
 
 
 @dataclass
@@ -50,21 +57,20 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         epoch_log = EpochLog(context.log, f"{task}/{model}", settings.train.epochs)
         outcome = run_training_stage(settings, project.root, task, model, mlflow, launcher="dagster",
                                      callbacks=[epoch_log])
-        run, published = outcome.result, outcome.publication
+        summary, best = outcome.summary, outcome.best
         yield dg.MaterializeResult(metadata={
-            "test_miou": run.miou, "test_mpa": run.mpa, "authors_protocol_miou": run.authors_miou,
-            "authors_protocol_mpa": run.authors_mpa, "best_val_miou": run.best_val_miou,
-            "best_epoch": run.best_epoch,
-            "mlflow_run": dg.MetadataValue.url(published.run_url),
-            "registered_model": published.model.registered_name or "",
-            "model_version": published.model.version or "",
-            "promoted_to_best": published.promoted,
-            "reused_finished_training": outcome.reused,
+            **{name: _rounded(summary[name]) for name in SHOWN_SCORES if summary.get(name) is not None},
+            "seeds": list(settings.train.seeds),
+            "mlflow_run": dg.MetadataValue.url(best.publication.run_url),
+            "registered_model": best.publication.model.registered_name or "",
+            "model_version": best.publication.model.version or "",
+            "promoted_to_best": best.publication.promoted,
+            "reused_finished_training": all(seed.reused for seed in outcome.seeds),
             "outputs": stage_outputs(settings, "train", task=task, model=model),
         })
         yield beats_majority_baseline(
-            test_miou=run.miou, majority_baseline_miou=run.majority_baseline_miou, val_miou=run.best_val_miou,
-            task=task, model=model,
-            weights_known_random=run.network != "unet" and settings.model.weights == "none")
+            test_miou=outcome.miou, majority_baseline_miou=float(summary["majority_baseline_miou"]),
+            val_miou=float(summary["best_val_miou"]), task=task, model=model,
+            weights_known_random=best.result.network != "unet" and settings.model.weights == "none")
 
     return trained_model

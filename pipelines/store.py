@@ -165,15 +165,16 @@ class BenchmarkStore:
         return runs[0] if runs else None
 
     @contextmanager
-    def training_run(self, settings: Settings, task: str, model: str, launcher: str,
-                     training_id: str) -> Iterator[MlflowTracker]:
-        """The run of one training under the benchmark's parent run: an unfinished run of the same training
-        (killed, or failed) is continued, so its curve stays whole; otherwise a new run, tagged with
-        `training_id`. Nothing is registered here (see `publish`)."""
-        tags = {"geofm.task": task, "geofm.model": model, "geofm.profile": settings.profile,
-                "geofm.launcher": launcher, TRAINING_TAG: training_id}
+    def training_run(self, settings: Settings, task: str, model: str, launcher: str, training_id: str,
+                     seed: int) -> Iterator[MlflowTracker]:
+        """The run of one training (one seed) under the benchmark's parent run: an unfinished run of the
+        same training (killed, or failed) is continued, so its curve stays whole; otherwise a new run,
+        tagged with `training_id`. Nothing is registered here (see `publish`)."""
+        tags = {"geofm.task": task, "geofm.model": model, "geofm.seed": seed,
+                "geofm.profile": settings.profile, "geofm.launcher": launcher, TRAINING_TAG: training_id}
         unfinished = self._training_runs(training_id, "RUNNING") + self._training_runs(training_id, "FAILED")
-        with self.child_run(self.benchmark_run(settings), f"{task}-{model}", tags=tags,
+        name = f"{task}-{model}" if len(settings.train.seeds) == 1 else f"{task}-{model}-seed{seed}"
+        with self.child_run(self.benchmark_run(settings), name, tags=tags,
                             run_id=unfinished[0] if unfinished else None) as tracker:
             yield tracker
 

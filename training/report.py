@@ -51,8 +51,9 @@ PAPER_MPA = _paper_table([
     [0.8975, 0.9383, 0.7476, 0.9222, 0.8195],
 ])
 
-# table key -> (markdown title, the paper's table)
+# table key -> (markdown title, the paper's table); each also has a `<key>_std` table over the seeds.
 METRIC_TABLES = {"miou": ("mIoU", PAPER_MIOU), "mpa": ("mPA", PAPER_MPA)}
+STD_SUFFIX = "_std"
 
 
 def _network_row(network: str) -> str:
@@ -75,12 +76,13 @@ def _row_labels(modes: list[str]) -> dict[tuple[str, str | None], str]:
 
 
 def benchmark_tables(results: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Our mIoU and mPA tables from per-run results (dicts with task, network, mode, miou, mpa)."""
+    """Our mIoU and mPA tables from per-run results (dicts with task, network, mode, miou, mpa and, over
+    several seeds, miou_std and mpa_std), and the two std tables (NaN where a cell had one seed)."""
     results = list(results)
     modes = sorted({str(r["mode"]) for r in results if r["network"] not in MODE_FREE_NETWORKS})
     labels = _row_labels(modes)
-    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=TASK_COLUMNS)
-              for key in METRIC_TABLES}
+    keys = [*METRIC_TABLES, *(f"{key}{STD_SUFFIX}" for key in METRIC_TABLES)]
+    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=TASK_COLUMNS) for key in keys}
     filled: set[tuple[str, str]] = set()
     for result in results:
         network = result["network"]
@@ -91,7 +93,8 @@ def benchmark_tables(results: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataF
             raise ValueError(f"benchmark results: two results for {row} on task {result['task']!r}")
         filled.add((row, column))
         for key, table in tables.items():
-            table.loc[row, column] = float(result[key])
+            value = result.get(key)
+            table.loc[row, column] = math.nan if value is None else float(value)
     for table in tables.values():
         table.index.name = "Network"
     return tables
@@ -102,19 +105,21 @@ def _paper_row(label: str, paper: pd.DataFrame) -> str | None:
     return next((row for row in paper.index if label == row or label.startswith(f"{row} (")), None)
 
 
-def _cell(ours: float, paper: float | None) -> str:
-    text = "—" if math.isnan(ours) else f"{ours:.4f}"
+def _cell(ours: float, std: float, paper: float | None) -> str:
+    text = "—" if math.isnan(ours) else f"{ours:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
     return text if paper is None else f"{text} (paper {paper:.4f})"
 
 
-def _beside_paper(table: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
-    """`table` as strings, each cell "ours (paper X)" where the paper published a number."""
+def _beside_paper(table: pd.DataFrame, std: pd.DataFrame | None, paper: pd.DataFrame) -> pd.DataFrame:
+    """`table` as strings, each cell "mean ± std (paper X)" (the std over seeds, where there were several;
+    the paper's number where it published one)."""
     cells = pd.DataFrame("", index=table.index, columns=table.columns)
     for label in table.index:
         paper_row = _paper_row(label, paper)
         for column in table.columns:
             published = paper.loc[paper_row, column] if paper_row and column in paper.columns else None
-            cells.loc[label, column] = _cell(float(table.loc[label, column]), published)
+            spread = math.nan if std is None else float(std.loc[label, column])
+            cells.loc[label, column] = _cell(float(table.loc[label, column]), spread, published)
     return cells
 
 
@@ -124,5 +129,6 @@ def tables_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
     for key, (title, paper) in METRIC_TABLES.items():
         if key not in tables:
             raise KeyError(f"benchmark tables: missing the {key!r} table (have {', '.join(tables)})")
-        sections.append(f"## {title}\n\n{_beside_paper(tables[key], paper).to_markdown()}\n")
+        std = tables.get(f"{key}{STD_SUFFIX}")
+        sections.append(f"## {title}\n\n{_beside_paper(tables[key], std, paper).to_markdown()}\n")
     return "\n".join(sections)

@@ -68,8 +68,8 @@ class Publication:
 class TrainingStore(Protocol):
     """Where trainings are recorded (`pipelines.store.BenchmarkStore`)."""
 
-    def training_run(self, settings: Settings, task: str, model: str, launcher: str,
-                     training_id: str) -> AbstractContextManager[RunTracker]: ...
+    def training_run(self, settings: Settings, task: str, model: str, launcher: str, training_id: str,
+                     seed: int) -> AbstractContextManager[RunTracker]: ...
 
     def finished_run(self, training_id: str) -> str | None: ...
 

@@ -1,5 +1,5 @@
-"""`geofm train --task T --model M`: train and test one model, tracked in MLflow; its version becomes
-`best` if it is (DVC stage `train@T-M`)."""
+"""`geofm train --task T --model M`: train and test one model (once per seed), tracked in MLflow; each
+seed's version becomes `best` if it is (DVC stage `train@T-M`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import argparse
 
 from pipelines.store import BenchmarkStore
 from training.settings import Project
-from training.stages.train import run_training_stage
+from training.stages.training_stage import run_training_stage
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
     outcome = run_training_stage(project.settings, project.root, args.task, args.model, store, launcher="cli")
-    result, published = outcome.result, outcome.publication
-    print(f"{args.task}/{args.model}: test mIoU {result.miou:.4f}, mPA {result.mpa:.4f} "
-          f"(majority baseline {result.majority_baseline_miou:.4f}); {published.model.uri}"
-          f"{' promoted to best' if published.promoted else ''}"
-          f"{'; reused the identical finished training' if outcome.reused else ''}; {published.run_url}")
+    for seed in outcome.seeds:
+        result, published = seed.result, seed.publication
+        print(f"{args.task}/{args.model} seed {result.seed}: test mIoU {result.miou:.4f}, "
+              f"mPA {result.mpa:.4f} "
+              f"(majority baseline {result.majority_baseline_miou:.4f}); {published.model.uri}"
+              f"{' promoted to best' if published.promoted else ''}"
+              f"{'; reused the identical finished training' if seed.reused else ''}; {published.run_url}")

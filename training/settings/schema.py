@@ -80,7 +80,10 @@ class TrainSettings(Section):
     warmup_epochs: int = Field(0, ge=0, description="linear warm-up, in epochs (at most `epochs`)")
     schedule: Schedule = Field("constant", description="learning-rate schedule after the warm-up")
     loss: Loss = Field("weighted_dice", description="training loss (weighted dice: the paper's)")
-    seed: int = Field(1234, ge=0, description="seed of initialization, data order and augmentation")
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        (1234,), min_length=1,
+        description="seeds of initialization and data order: every model trains once per seed, the "
+                    "report shows mean +- std")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
     device: str = Field("auto", min_length=1, description="`auto` (CUDA when present), `cpu`, `cuda:N`")
 
@@ -90,6 +93,11 @@ class TrainSettings(Section):
         if value != "paper" and not (isinstance(value, int) and value > 0):
             raise ValueError(f"expected a positive integer or 'paper', got {value!r}")
         return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        return _unique("seed", seeds)
 
     @model_validator(mode="after")
     def _warmup_within_epochs(self) -> TrainSettings:

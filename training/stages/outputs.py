@@ -12,8 +12,9 @@ from training.settings import ProjectPaths, Settings
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 ARTIFACTS_DIR = "artifacts"
+SEEDS_DIR = "seeds"
 CARD_FILE = "card.csv"
-REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv")
+REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv", "miou_std.csv", "mpa_std.csv")
 STAGES = ("raw", "prepare", "train", "report")
 
 
@@ -25,7 +26,7 @@ def stage_outputs(settings: Settings, stage: str, task: str | None = None,
     outputs = {
         "raw": [paths.raw_dir],
         "prepare": [prepared_task_dir(paths.prepared_dir, task or "")],
-        "train": [run / METRICS_FILE, run / HISTORY_FILE, run / ARTIFACTS_DIR],
+        "train": [run / METRICS_FILE, run / HISTORY_FILE, run / SEEDS_DIR],
         "report": [paths.reports_dir / name for name in REPORT_FILES],
     }
     return [paths.relative(path) for path in outputs[stage]]

@@ -35,7 +35,8 @@ def build_report(settings: Settings, root: Path) -> Report:
                 missing.append(f"{task_key}/{model_key}")
                 continue
             metrics = json.loads(path.read_text())
-            results.append({key: metrics[key] for key in ("task", "network", "mode", "miou", "mpa")})
+            results.append({key: metrics.get(key) for key in ("task", "network", "mode", "miou", "mpa",
+                                                                "miou_std", "mpa_std")})
     if not results:
         raise MissingInputError(f"no trained model's {METRICS_FILE} under {paths.runs_dir}: train first")
     tables = benchmark_tables(results)

@@ -1,10 +1,8 @@
-"""Stage `train`: one network fine-tuned on one prepared task, selected on validation, scored on test.
+"""One training of stage `train`: one network fine-tuned on one prepared task with one seed, selected on
+validation, scored on test (`training.stages.training_stage` runs it per seed, as a stage).
 
-`run_training_stage` is what both front doors call: it holds the training's checkpoint lock, skips a
-training already finished with the same settings and data (its outputs on disk, its run in the store),
-trains through `train_and_evaluate` in the store's run, and registers the model once that run finished.
 `train_and_evaluate` runs the steps below in order; each does one job. The result is a `TrainingResult`,
-read by attribute; `metrics.json` is its summary.
+read by attribute; the seed's `metrics.json` is its summary.
 """
 
 from __future__ import annotations
@@ -28,14 +26,13 @@ from training.data.prepare import read_stats
 from training.data.stats import class_counts
 from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, evaluate, fit
 from training.inference import predict_section, prediction_figure
-from training.locking import checkpoint_lock
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
-from training.stages.outputs import ARTIFACTS_DIR, CARD_FILE, HISTORY_FILE, METRICS_FILE
+from training.stages.outputs import ARTIFACTS_DIR, CARD_FILE, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
 from training.tasks import TaskSpec
-from training.tracking import ModelRef, Publication, Tracker, TrainingStore
+from training.tracking import ModelRef, Tracker
 
 SPLITS = ("train", "val", "test")
 # metrics.json name -> tracker name: the test scores carry a `test_` prefix beside the per-epoch val_ curves.
@@ -49,6 +46,7 @@ class TrainingResult:
 
     task: str
     model: str
+    seed: int
     training_id: str
     network: str
     mode: str
@@ -66,10 +64,6 @@ class TrainingResult:
     model_ref: ModelRef = field(compare=False)
     history: list[dict[str, float]] = field(compare=False, repr=False)
 
-    @property
-    def beats_majority_baseline(self) -> bool:
-        return self.miou > self.majority_baseline_miou
-
     def summary(self) -> dict[str, object]:
         """What metrics.json holds (everything but the model reference and the curve)."""
         return {key: value for key, value in asdict(self).items()
@@ -85,16 +79,6 @@ class TrainingResult:
 
 
 @dataclass(frozen=True)
-class TrainingOutcome:
-    """A training stage's result and its registered model (`reused`: an identical training had already
-    finished, so nothing was trained again)."""
-
-    result: TrainingResult
-    publication: Publication
-    reused: bool
-
-
-@dataclass(frozen=True)
 class _Job:
     """One training's inputs, resolved from the settings."""
 
@@ -106,14 +90,20 @@ class _Job:
 
     @property
     def run_dir(self) -> Path:
-        return self.paths.run_dir(self.task.key, self.model_id.key)
+        """This seed's folder: `<runs_dir>/<task>/<model>/seeds/<seed>`."""
+        return seed_run_dir(self.paths, self.task.key, self.model_id.key, self.fit.seed)
 
 
-def fit_config(train: TrainSettings, task: TaskSpec) -> FitConfig:
-    """The fit settings of one task: the batch size "paper" is the task's batch size in the paper."""
+def seed_run_dir(paths: ProjectPaths, task_key: str, model_key: str, seed: int) -> Path:
+    """Where one seed's training writes metrics.json, history.csv and artifacts/."""
+    return paths.run_dir(task_key, model_key) / SEEDS_DIR / str(seed)
+
+
+def fit_config(train: TrainSettings, task: TaskSpec, seed: int) -> FitConfig:
+    """The fit settings of one task and seed: batch size "paper" is the task's batch size in the paper."""
     return FitConfig(epochs=train.epochs, batch_size=train.batch_size_for(task), lr=train.lr,
                      weight_decay=train.weight_decay, betas=train.betas, warmup_epochs=train.warmup_epochs,
-                     schedule=train.schedule, loss=train.loss, seed=train.seed, num_workers=train.num_workers,
+                     schedule=train.schedule, loss=train.loss, seed=seed, num_workers=train.num_workers,
                      device=train.device)
 
 
@@ -146,13 +136,14 @@ def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
 
 
 def checkpoint_dir(job: _Job) -> Path:
-    """One folder per training configuration and prepared data, so only an identical run resumes there."""
+    """One folder per training configuration, seed and prepared data, so only an identical run resumes
+    there (the other seeds of the list do not change a seed's identity)."""
     prepared = prepared_task_dir(job.paths.prepared_dir, job.task.key)
     identity = {
         "task": [job.task.key, list(job.task.shape)], "model": job.model_id.key,
         "model_params": job.settings.model.model_dump(mode="json"),
-        "train": job.settings.train.model_dump(mode="json"), "stats": (prepared / STATS_FILE).read_text(),
-        "splits": (prepared / SPLITS_FILE).read_text(),
+        "train": job.settings.train.model_dump(mode="json", exclude={"seeds"}), "seed": job.fit.seed,
+        "stats": (prepared / STATS_FILE).read_text(), "splits": (prepared / SPLITS_FILE).read_text(),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return job.paths.checkpoints_dir / job.task.key / job.model_id.key / digest
@@ -182,8 +173,8 @@ def _result(job: _Job, training_id: str, fitted: FitResult, evaluation: Evaluati
             model: RawSectionModel, model_ref: ModelRef) -> TrainingResult:
     scores = evaluation.scores
     return TrainingResult(
-        task=job.task.key, model=job.model_id.key, training_id=training_id, network=job.model_id.network,
-        mode=job.model_id.mode,
+        task=job.task.key, model=job.model_id.key, seed=job.fit.seed, training_id=training_id,
+        network=job.model_id.network, mode=job.model_id.mode,
         miou=scores.miou, mpa=scores.mpa, overall_accuracy=scores.overall_accuracy, fwiou=scores.fwiou,
         authors_miou=evaluation.batch_mean["miou"], authors_mpa=evaluation.batch_mean["mpa"],
         best_val_miou=fitted.best_val_miou, best_epoch=fitted.best_epoch, majority_baseline_miou=baseline,
@@ -215,21 +206,21 @@ def _write_run_files(job: _Job, result: TrainingResult, tables: dict[str, pd.Dat
     write_atomic(run_dir / METRICS_FILE, json.dumps(result.summary(), indent=1) + "\n")
 
 
-def _job(settings: Settings, root: Path, task_key: str, model_key: str) -> _Job:
+def _job(settings: Settings, root: Path, task_key: str, model_key: str, seed: int) -> _Job:
     task = settings.task(task_key)
     return _Job(settings, ProjectPaths.of(settings, root), task, settings.model_key(model_key),
-                fit_config(settings.train, task))
+                fit_config(settings.train, task, seed))
 
 
 def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key: str, tracker: Tracker,
-                       callbacks: Sequence[FitCallback] = ()) -> TrainingResult:
-    """Train one model on a prepared task, select it on validation, score it on the test split.
+                       seed: int, callbacks: Sequence[FitCallback] = ()) -> TrainingResult:
+    """Train one model on a prepared task with one seed, select it on validation, score it on test.
 
-    Writes `runs/<task>/<model>/` (metrics.json, history.csv, artifacts/), logs everything to `tracker`
-    (also the fit callback, with `callbacks`). An interrupted run resumes from its checkpoints; a finished
-    one deletes them.
+    Writes `runs/<task>/<model>/seeds/<seed>/` (metrics.json, history.csv, artifacts/), logs everything to
+    `tracker` (also the fit callback, with `callbacks`). An interrupted run resumes from its checkpoints;
+    a finished one deletes them.
     """
-    job = _job(settings, root, task_key, model_key)
+    job = _job(settings, root, task_key, model_key, seed)
     task = job.task
     sets = {split: PreparedDataset(job.paths.prepared_dir, task.key, split) for split in SPLITS}
     model = _build(job, root)
@@ -251,35 +242,17 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     return result
 
 
-def training_id(settings: Settings, root: Path, task_key: str, model_key: str) -> str:
-    """The identity of one training: a digest of its settings and prepared data (its checkpoint folder)."""
-    return checkpoint_dir(_job(settings, root, task_key, model_key)).name
+def checkpoint_folder(settings: Settings, root: Path, task_key: str, model_key: str, seed: int) -> Path:
+    """The checkpoint folder of one training; its name is the training's identity (a digest of its
+    settings, seed and prepared data)."""
+    return checkpoint_dir(_job(settings, root, task_key, model_key, seed))
 
 
-def _finished_before(job: _Job, identity: str, store: TrainingStore) -> TrainingResult | None:
-    """The result of this very training if it already finished: outputs on disk and run in the store."""
-    metrics = job.run_dir / METRICS_FILE
+def finished_result(settings: Settings, root: Path, task_key: str, model_key: str, seed: int,
+                    identity: str) -> TrainingResult | None:
+    """The result this very training wrote, if its outputs are on disk with the same identity."""
+    run_dir = _job(settings, root, task_key, model_key, seed).run_dir
+    metrics = run_dir / METRICS_FILE
     if not metrics.is_file() or json.loads(metrics.read_text()).get("training_id") != identity:
         return None
-    return TrainingResult.read(job.run_dir) if store.finished_run(identity) else None
-
-
-def run_training_stage(settings: Settings, root: Path, task_key: str, model_key: str, store: TrainingStore,
-                       launcher: str, callbacks: Sequence[FitCallback] = ()) -> TrainingOutcome:
-    """One training as a stage: exclusive (a second trainer of the same checkpoint folder is refused,
-    naming it), idempotent (an identical finished training is reused, not repeated: no second run or
-    version), and registered only after its run has finished."""
-    job = _job(settings, root, task_key, model_key)
-    folder = checkpoint_dir(job)
-    with checkpoint_lock(folder):
-        result = _finished_before(job, folder.name, store)
-        reused = result is not None
-        if result is None:
-            with store.training_run(settings, task_key, model_key, launcher, folder.name) as tracker:
-                result = train_and_evaluate(settings, root, task_key, model_key, tracker, callbacks)
-            run_id = tracker.run_id
-        else:
-            run_id = store.finished_run(folder.name) or ""
-        publication = store.publish(run_id, result.model_ref.uri, task_key, model_key, result.best_val_miou)
-    return TrainingOutcome(result, publication, reused)
-
+    return TrainingResult.read(run_dir)
