@@ -34,6 +34,7 @@ from training.checkpoint import (
     save_atomic,
     trainable_state,
 )
+from training.errors import GeofmError
 from training.losses import LOSSES, build_loss
 from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores
 from training.schedule import SCHEDULES, build_scheduler
@@ -126,7 +127,7 @@ class FitCallback(Protocol):
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(GeofmError, RuntimeError):
     """The training loss became NaN or infinite; the previous epoch's checkpoint is left as it was."""
 
 
