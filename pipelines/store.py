@@ -11,7 +11,10 @@ continues its unfinished run (one whole curve); a model is registered only once 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import math
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -50,6 +53,7 @@ from training.tracking import ModelRef, Publication
 BENCHMARK_TAG = "geofm.benchmark_id"
 TRAINING_TAG = "geofm.training_id"
 VAL_MIOU_TAG = "geofm.val_miou"
+LOG = logging.getLogger("geofm")
 _READY_STORES: set[str] = set()
 """Tracking URIs whose schema this process has already seen created (no lock needed after that)."""
 
@@ -178,6 +182,15 @@ class BenchmarkStore:
                             run_id=unfinished[0] if unfinished else None) as tracker:
             yield tracker
 
+    @staticmethod
+    def _register(logged_model_uri: str, name: str) -> str:
+        """A new version of `name`; MLflow's notices about it go to the log, not the terminal."""
+        notices = io.StringIO()
+        with contextlib.redirect_stderr(notices):
+            version = str(mlflow.register_model(logged_model_uri, name).version)
+        LOG.info(notices.getvalue().strip())
+        return version
+
     def publish(self, run_id: str, logged_model_uri: str, task: str, model: str,
                 val_miou: float) -> Publication:
         """Register the model a FINISHED run logged (once: a version of that run is reused), promote it."""
@@ -188,8 +201,7 @@ class BenchmarkStore:
         name = registered_model_name(task, model)
         with self.lock():
             versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-            version = (str(versions[0].version) if versions else
-                       str(mlflow.register_model(logged_model_uri, name).version))
+            version = str(versions[0].version) if versions else self._register(logged_model_uri, name)
         reference = ModelRef(uri=f"models:/{name}/{version}", registered_name=name, version=version)
         promoted = self.promote(reference, val_miou)
         return Publication(reference, promoted, run_url(self.ui_url, run.info.experiment_id, run_id))

@@ -50,13 +50,16 @@ def _latest(instance: dg.DagsterInstance, asset: str, partition: str | None = No
 def test_every_partition_is_materialized_and_checked(materialized) -> None:
     root, params, instance, outcome = materialized
     assert len(outcome.run_ids) == len(benchmark_plan(params)) == 1 + 2 + 4 + 1
-    below_baseline = []  # one epoch on 8 samples need not beat the baseline; the check must say which did not
+    # One epoch on 8 samples need not beat the baseline; the check must say which did not, as an error for
+    # the UNet and as a warning for the ViT, whose encoder is randomly initialised here (weights: none).
+    below_baseline: dict[str, list[str]] = {"unet": [], "linear-lora": []}
     for task in TASKS:
         for model in MODELS:
             metrics = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())
             if metrics["miou"] <= metrics["majority_baseline_miou"]:
-                below_baseline.append(f"trained_model[{model}|{task}]: {BEATS_BASELINE}")
-    assert outcome.failed_checks == below_baseline
+                below_baseline[model].append(f"trained_model[{model}|{task}]: {BEATS_BASELINE}")
+    assert outcome.failed_checks == below_baseline["unet"]
+    assert outcome.warned_checks == below_baseline["linear-lora"]
     trained = instance.get_materialized_partitions(dg.AssetKey("trained_model"))
     assert trained == {f"{model}|{task}" for task in TASKS for model in MODELS}
     assert instance.get_materialized_partitions(dg.AssetKey("prepared_data")) == set(TASKS)

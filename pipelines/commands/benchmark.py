@@ -4,16 +4,20 @@ recorded in .dagster_home; prints the tables and the next steps at the end."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
 from pipelines.benchmark_runner import dagster_instance, release_stale_runs, run_benchmark
 from pipelines.definitions import build_definitions
+from training.models.weights import random_encoder_notice
 from training.settings import Project
 
 PAPER_COMMAND = "geofm --profile paper benchmark"
+LOG_FILE = "logs/benchmark.log"
 NEXT_STEPS = """
 Browse the results:
   Dagster UI : DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev        (then http://127.0.0.1:3000)
@@ -25,17 +29,37 @@ Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
 """
 
 
+def _log_to_file(path: Path) -> None:
+    """Library notices and warnings go to `path`, so the terminal shows the progress bar and tables."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    for name in ("geofm", "mlflow", "py.warnings", "alembic"):
+        logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def run(args: argparse.Namespace, project: Project) -> None:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     settings = project.settings
+    log_file = project.root / LOG_FILE
+    _log_to_file(log_file)
     print(f"benchmark, profile {settings.profile}: {len(settings.tasks)} tasks x {len(settings.models)} "
-          f"models; Dagster instance {project.root / '.dagster_home'}")
+          f"models; Dagster instance {project.root / '.dagster_home'}; log {LOG_FILE}")
+    if settings.model.weights == "none":
+        print(random_encoder_notice(settings.model.encoder))
     instance = dagster_instance(project.root)
     for run_id in release_stale_runs(instance):
         print(f"marked run {run_id} failed: its process is gone")
     defs = build_definitions(project)
     outcome = run_benchmark(defs, instance, settings)
     print((project.paths.reports_dir / "benchmark.md").read_text())
+    if outcome.warned_checks:
+        print(f"{len(outcome.warned_checks)} checks warn (expected with a randomly initialised encoder; "
+              f"see {LOG_FILE} and the Dagster UI): {', '.join(outcome.warned_checks)}")
     for check in outcome.failed_checks:
         print(f"failed check: {check}", file=sys.stderr)
     print(NEXT_STEPS.format(paper=PAPER_COMMAND))
