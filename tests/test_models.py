@@ -3,6 +3,8 @@ encoder's feature maps, and a few optimisation steps that lower the loss of ever
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +15,8 @@ from training.models.unet import UNet
 from training.tasks import TASKS, get_task
 
 VIT_S_EMBED = 384
-VIT_S_PARAMETERS = 22_056_192
+VIT_S_PARAMETERS = 22_056_192  # with the pretrained 37 x 37 + 1 position embeddings
+PRETRAINED_PATCHES = 37 * 37
 # The authors' decoders measured on their code (ViT-S/14), see REFERENCE.md.
 PAPER_PARAMETER_COUNTS = {
     6: {"linear": 2_310, "pup": 915_270, "mla": 10_969_350, "dpt": 13_579_622, "unet": 4_317_990},
@@ -39,10 +42,12 @@ def test_parameter_counts_match_the_authors(network: str, num_classes: int) -> N
 
 
 def test_build_model_composes_vit_s_and_the_decoder() -> None:
+    """The encoder holds the position embeddings of the task's grid (resampled once), not the 37 x 37."""
     model = build_model("dpt", get_task("seam"), finetune="full")
     assert model.encoder.embed_dim == VIT_S_EMBED
-    assert count_parameters(model.encoder) == VIT_S_PARAMETERS
-    assert count_parameters(model) == VIT_S_PARAMETERS + PAPER_PARAMETER_COUNTS[6]["dpt"]
+    encoder = VIT_S_PARAMETERS + (72 * 56 - PRETRAINED_PATCHES) * VIT_S_EMBED
+    assert count_parameters(model.encoder) == encoder
+    assert count_parameters(model) == encoder + PAPER_PARAMETER_COUNTS[6]["dpt"]
 
 
 def test_vit_b_is_an_option_and_the_decoders_follow_its_width() -> None:
@@ -54,7 +59,7 @@ def test_vit_b_is_an_option_and_the_decoders_follow_its_width() -> None:
 
 
 def test_encoder_returns_normed_blocks_3_6_9_12_as_maps() -> None:
-    model = build_model("mla", get_task("salt"), finetune="frozen")
+    model = build_model("mla", get_task("salt").with_shape((28, 42)), finetune="frozen")
     vit = model.encoder.vit
     x = torch.randn(1, 3, 28, 42)
     with torch.inference_mode():
@@ -72,10 +77,76 @@ def test_encoder_returns_normed_blocks_3_6_9_12_as_maps() -> None:
     torch.testing.assert_close(features[-1].flatten(2).transpose(1, 2), final)
 
 
-def test_encoder_rejects_a_size_off_the_patch_grid() -> None:
+def test_encoder_rejects_a_size_off_its_patch_grid() -> None:
     model = build_model("linear", get_task("salt"), finetune="frozen")
-    with pytest.raises(ValueError, match="30x42 is not a multiple of the patch size 14"):
+    with pytest.raises(ValueError, match="encoder input 30x42 does not fit the encoder's 20x20 patch grid"):
         model.encoder(torch.zeros(1, 3, 30, 42))
+
+
+def test_dpt_logits_are_never_negative() -> None:
+    """The authors' DPT head ends in a ReLU (parameter counts unchanged, tested above)."""
+    torch.manual_seed(0)
+    model = build_model("dpt", get_task("seam").with_shape((28, 42)), finetune="frozen").eval()
+    with torch.inference_mode():
+        logits = model(torch.randn(2, 1, 28, 42))
+    assert isinstance(model.decoder.head[-1], torch.nn.ReLU)
+    assert logits.min() == 0 and logits.max() > 0
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_authors_input_scaling_is_carried_by_the_model(network: str) -> None:
+    """A model built with input_scaling="authors" takes raw sections, also after pickling (as MLflow logs it),
+    and ignores the z-score statistics."""
+    task = get_task("salt").with_shape((30, 45))
+    torch.manual_seed(0)
+    model = build_model(network, task, input_scaling="authors", unet_forward="authors").eval()
+    torch.manual_seed(0)
+    other_stats = build_model(network, task, input_scaling="authors", unet_forward="authors",
+                              input_mean=50.0, input_std=9.0).eval()
+    section = torch.rand(1, 1, 30, 45) * 255
+    restored = pickle.loads(pickle.dumps(model))
+    with torch.inference_mode():
+        logits = model(section)
+        assert torch.equal(restored(section), logits)
+        assert torch.equal(other_stats(section), logits)
+    assert restored.input_scaling == "authors"
+
+
+def test_unknown_input_scaling_and_unet_forward_name_the_known_ones() -> None:
+    task = get_task("salt")
+    with pytest.raises(ValueError, match="unknown input scaling 'minmax'; known: zscore, authors"):
+        build_model("unet", task, input_scaling="minmax")
+    with pytest.raises(ValueError, match="unknown UNet forward 'keras'; known: geofm, authors"):
+        build_model("unet", task, unet_forward="keras")
+
+
+def _bottleneck_and_first_stage_input(model: torch.nn.Module, section: torch.Tensor) -> list[torch.Tensor]:
+    seen: list[torch.Tensor] = []
+    model.unet.downs[-1].register_forward_hook(lambda _module, _inputs, output: seen.append(output))
+    model.unet.ups[0].register_forward_hook(lambda _module, inputs, _output: seen.append(inputs[0]))
+    with torch.inference_mode():
+        model(section)
+    return seen
+
+
+def test_the_authors_unet_forward_zero_pads_the_bottleneck() -> None:
+    """Same weights, two forwards: ours upsamples the bottleneck into the first decoder stage, the authors'
+    zero-pads it there (centred), as their U_Net does after discarding its upsampled copy."""
+    task = get_task("seam").with_shape((32, 48))
+    torch.manual_seed(0)
+    ours = build_model("unet", task).eval()
+    authors = build_model("unet", task, unet_forward="authors").eval()
+    authors.load_state_dict(ours.state_dict())
+    section = torch.randn(1, 1, 32, 48)
+
+    bottleneck, joined = _bottleneck_and_first_stage_input(authors, section)
+    assert joined.shape[-2:] == (4, 6) and bottleneck.shape[-2:] == (2, 3)
+    assert torch.equal(joined[..., 1:3, 1:4], bottleneck)
+    assert joined[..., 0, :].abs().max() == 0 and joined[..., :, 0].abs().max() == 0
+
+    bottleneck, joined = _bottleneck_and_first_stage_input(ours, section)
+    expected = F.interpolate(bottleneck, size=(4, 6), mode="bilinear", align_corners=True)
+    torch.testing.assert_close(joined, expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("network", NETWORKS)

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from timm.layers import resample_abs_pos_embed
 
 from training.models import WeightLoadError, build_model
+from training.models.patch_grid import official_pos_embed
 from training.models.weights import _log_random_encoder, create_vit, random_encoder_notice
 from training.tasks import get_task
 
@@ -47,8 +48,22 @@ def test_an_official_dinov2_checkpoint_loads_exactly(tmp_path: Path) -> None:
     loaded = model.encoder.vit.state_dict()
     assert set(loaded) == set(official) - {"mask_token"}
     for key, value in loaded.items():
-        assert torch.equal(value, official[key]), key
+        if key != "pos_embed":
+            assert torch.equal(value, official[key]), key
+    # resampled once to salt's 20 x 20 grid, by the official formula (tests/test_parity.py checks it)
+    assert torch.equal(loaded["pos_embed"], official_pos_embed(official["pos_embed"], (20, 20)))
     assert model.weights_source == f"file:{path.resolve()}"
+
+
+def test_a_state_dict_in_memory_is_a_weight_source() -> None:
+    official = _official_layout(_random_vit())
+    model = build_model("linear", get_task("das"), weights=official, finetune="frozen")
+    loaded = model.encoder.vit.state_dict()
+    assert all(torch.equal(value, official[key]) for key, value in loaded.items())  # das: the 37 x 37 grid
+    assert model.weights_source == "state dict"
+    del official["norm.bias"]
+    with pytest.raises(WeightLoadError, match=r"encoder state dict does not fit .*missing keys \[norm.bias"):
+        create_vit(ENCODER, official)
 
 
 def test_a_timm_safetensors_file_of_another_grid_is_resampled(tmp_path: Path) -> None:

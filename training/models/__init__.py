@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from training.models.decoders import DECODERS
 from training.models.encoder import DinoV2Encoder
 from training.models.finetune import FINETUNE_MODES, apply_finetune, merge_lora
-from training.models.segmenter import RawSectionModel, UNetSegmenter, VitSegmenter
+from training.models.input_scaling import INPUT_SCALINGS
+from training.models.patch_grid import vit_for_grid
+from training.models.segmenter import UNET_FORWARDS, RawSectionModel, UNetSegmenter, VitSegmenter
 from training.models.unet import UNet
 from training.models.weights import ENCODERS, WeightLoadError, create_vit
 from training.tasks import TaskSpec
@@ -23,8 +26,10 @@ from training.tasks import TaskSpec
 __all__ = [
     "ENCODERS",
     "FINETUNE_MODES",
+    "INPUT_SCALINGS",
     "NETWORKS",
     "RawSectionModel",
+    "UNET_FORWARDS",
     "WeightLoadError",
     "build_model",
     "count_parameters",
@@ -32,9 +37,11 @@ __all__ = [
 ]
 
 
-def _build_unet(task: TaskSpec, *, input_mean: float, input_std: float, **_: object) -> RawSectionModel:
+def _build_unet(task: TaskSpec, *, input_mean: float, input_std: float, input_scaling: str, unet_forward: str,
+                **_: object) -> RawSectionModel:
     """The UNet trains from scratch and fully: the encoder, weights and fine-tuning settings do not apply."""
-    return UNetSegmenter(UNet(1, task.num_classes), input_mean=input_mean, input_std=input_std)
+    return UNetSegmenter(UNet(1, task.num_classes), input_mean=input_mean, input_std=input_std,
+                         input_scaling=input_scaling, unet_forward=unet_forward)
 
 
 def _build_vit(
@@ -42,14 +49,16 @@ def _build_vit(
     task: TaskSpec,
     *,
     encoder: str,
-    weights: str | Path,
+    weights: str | Path | Mapping[str, torch.Tensor],
     finetune: str,
     lora_rank: int,
     input_mean: float,
     input_std: float,
+    input_scaling: str,
+    **_: object,
 ) -> RawSectionModel:
     vit, weights_source = create_vit(encoder, weights)
-    dino = DinoV2Encoder(vit)
+    dino = DinoV2Encoder(vit_for_grid(vit, task.patch_grid))
     apply_finetune(dino, finetune, lora_rank)
     return VitSegmenter(
         dino,
@@ -57,6 +66,7 @@ def _build_vit(
         task.vit_input_shape,
         input_mean=input_mean,
         input_std=input_std,
+        input_scaling=input_scaling,
         weights_source=weights_source,
         finetune_mode=finetune,
     )
@@ -74,15 +84,20 @@ def build_model(
     task: TaskSpec,
     *,
     encoder: str = "vit_small_patch14_dinov2",
-    weights: str | Path = "none",
+    weights: str | Path | Mapping[str, torch.Tensor] = "none",
     finetune: str = "lora",
     lora_rank: int = 8,
     input_mean: float = 0.0,
     input_std: float = 1.0,
+    input_scaling: str = "zscore",
+    unet_forward: str = "geofm",
 ) -> RawSectionModel:
-    """The `network` for `task`. `weights`: "hub", "none" (random, with a warning) or a checkpoint path;
-    `finetune`: frozen | full | lora (ViT networks only). The model records `weights_source` and
-    `finetune_mode` as attributes for the run's params."""
+    """The `network` for `task`. `weights`: "hub", "none" (random, with a warning), a checkpoint path or a
+    state dict; `finetune`: frozen | full | lora (ViT networks only); `input_scaling`: zscore (with
+    `input_mean`/`input_std`) | authors (see `input_scaling.py`); `unet_forward`: geofm | authors (the
+    UNet only). The ViT is fixed to the task's patch grid, its position embeddings resampled once by the
+    official DINOv2 formula. The model records `weights_source` and `finetune_mode` as attributes for
+    the run's params."""
     try:
         builder = _BUILDERS[network]
     except KeyError:
@@ -95,6 +110,8 @@ def build_model(
         lora_rank=lora_rank,
         input_mean=input_mean,
         input_std=input_std,
+        input_scaling=input_scaling,
+        unet_forward=unet_forward,
     )
 
 

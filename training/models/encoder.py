@@ -10,11 +10,12 @@ FEATURE_BLOCKS = (2, 5, 8, 11)
 
 
 class DinoV2Encoder(nn.Module):
-    """Wraps a timm DINOv2 ViT (`dynamic_img_size=True`, any H, W multiple of the patch size).
+    """Wraps a timm DINOv2 ViT built for one patch grid (`patch_grid.vit_for_grid`): its position embeddings
+    were resampled once, so it takes exactly grid x patch-size inputs.
 
-    `forward` gives four (B, embed_dim, H/14, W/14) maps: the outputs of blocks 3, 6, 9 and 12, each
-    passed through the encoder's final norm, patch tokens only. The last map is the final normed patch
-    tokens, what LINEAR and SETR-PUP decode.
+    `forward` gives four (B, embed_dim, gh, gw) maps: the outputs of blocks 3, 6, 9 and 12, each passed
+    through the encoder's final norm, patch tokens only. The last map is the final normed patch tokens,
+    what LINEAR and SETR-PUP decode.
     """
 
     def __init__(self, vit: nn.Module) -> None:
@@ -22,12 +23,20 @@ class DinoV2Encoder(nn.Module):
         self.vit = vit
         self.embed_dim: int = vit.embed_dim
         self.patch_size: int = vit.patch_embed.patch_size[0]
+        self.patch_grid: tuple[int, int] = tuple(vit.patch_embed.grid_size)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return self.patch_grid[0] * self.patch_size, self.patch_grid[1] * self.patch_size
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        height, width = x.shape[-2:]
-        if height % self.patch_size or width % self.patch_size:
+        if tuple(x.shape[-2:]) != self.input_shape:
+            height, width = x.shape[-2:]
             raise ValueError(
-                f"encoder input {height}x{width} is not a multiple of the patch size {self.patch_size}"
+                f"encoder input {height}x{width} does not fit the encoder's {self.patch_grid[0]}x"
+                f"{self.patch_grid[1]} patch grid, built for {self.input_shape[0]}x{self.input_shape[1]} "
+                "inputs (its position embeddings were resampled once for that grid); resize the input or "
+                "build the model for the task's grid"
             )
         return self.vit.forward_intermediates(
             x, indices=list(FEATURE_BLOCKS), output_fmt="NCHW", intermediates_only=True, norm=True

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Four 2x poolings: the input's height and width must be multiples of this.
+# Four 2x poolings: ours pads sections to a multiple of this (the authors' pooling floors odd sizes).
 UNET_STRIDE = 16
 
 
@@ -23,23 +23,40 @@ def double_conv(in_channels: int, out_channels: int, mid_channels: int | None = 
     )
 
 
+def upsample_to(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """`x` resized to the skip's size, bilinear with aligned corners (every stage of ours, and the authors'
+    last three)."""
+    return F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=True)
+
+
+def zero_pad_to(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """`x` zero-padded, centred, to the skip's size: the authors' first stage, whose upsampled bottleneck
+    is computed and discarded."""
+    rows, cols = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]
+    return F.pad(x, (cols // 2, cols - cols // 2, rows // 2, rows - rows // 2))
+
+
+# How the bottleneck reaches the first decoder stage's size.
+BOTTLENECK_JOINS = {"upsample": upsample_to, "zero_pad": zero_pad_to}
+
+
 class Up(nn.Module):
-    """Bilinear upsampling to the skip's size, concatenation with the skip, double conv."""
+    """Concatenation of the skip with the (resized) deeper map, double conv."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv = double_conv(in_channels, out_channels, in_channels // 2)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=True)
         return self.conv(torch.cat([skip, x], dim=1))
 
 
 class UNet(nn.Module):
-    """Logits (B, C, H, W) for a normalized (B, in_channels, H, W) input, H and W multiples of 16.
+    """Logits (B, C, H, W) for a scaled (B, in_channels, H, W) input, H and W at least 16.
 
-    The authors' forward passes the bottleneck to the first decoder stage without upsampling it (the
-    upsampled copy is discarded and the map zero-padded instead); here it is upsampled, as a UNet should.
+    `bottleneck="upsample"` (ours) upsamples the bottleneck to the first decoder stage, as a UNet should;
+    `"zero_pad"` is the authors' forward, which discards its upsampled copy and zero-pads the bottleneck
+    instead. The later stages upsample in both.
     """
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
@@ -52,11 +69,15 @@ class UNet(nn.Module):
         self.ups = nn.ModuleList(Up(cin, cout) for cin, cout in ((512, 128), (256, 64), (128, 32), (64, 32)))
         self.classifier = nn.Conv2d(32, num_classes, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bottleneck: str = "upsample") -> torch.Tensor:
+        if bottleneck not in BOTTLENECK_JOINS:
+            raise ValueError(f"unknown bottleneck join {bottleneck!r}; known: {', '.join(BOTTLENECK_JOINS)}")
         skips = [self.inlet(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
         x = skips.pop()
-        for up in self.ups:
-            x = up(x, skips.pop())
+        for stage, up in enumerate(self.ups):
+            skip = skips.pop()
+            join = BOTTLENECK_JOINS[bottleneck] if stage == 0 else upsample_to
+            x = up(join(x, skip), skip)
         return self.classifier(x)

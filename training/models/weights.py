@@ -1,15 +1,18 @@
-"""Where the encoder's weights come from: the timm hub tag, a local file, or a random initialisation.
+"""Where the encoder's weights come from: the timm hub tag, a local file, a state dict, or a random
+initialisation.
 
-`create_vit(encoder, weights)` takes `weights` = "hub", "none" or a path to a .pth/.pt/.safetensors file
-holding either the official DINOv2 layout (`dinov2_vits14_pretrain.pth`: `mask_token`, a 37x37+1
-`pos_embed`, ...) or a timm state dict. Position embeddings of another grid are resampled.
+`create_vit(encoder, weights)` takes `weights` = "hub", "none", a path to a .pth/.pt/.safetensors file or
+a state dict, holding either the official DINOv2 layout (`dinov2_vits14_pretrain.pth`: `mask_token`, a
+37x37+1 `pos_embed`, ...) or a timm one. The ViT comes at its pretrained 37 x 37 grid (position
+embeddings of another grid are resampled to it by timm); `patch_grid.vit_for_grid` then fixes it to a
+task's grid.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import timm
@@ -66,6 +69,29 @@ def _first(keys: set[str]) -> str:
     return ", ".join(sorted(keys)[:_SHOWN_KEYS])
 
 
+def load_encoder_state(vit: nn.Module, state: Mapping[str, torch.Tensor], origin: str) -> None:
+    """Loads a state dict (official or timm layout) into `vit`; mismatched keys or shapes raise naming
+    `origin` (for example "encoder weight file /path/x.pth") and the first bad keys."""
+    state = checkpoint_filter_fn(dict(state), vit)
+    expected = vit.state_dict()
+    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
+    if missing or unexpected:
+        raise WeightLoadError(
+            f"{origin} does not fit {type(vit).__name__}: "
+            f"missing keys [{_first(missing)}] ({len(missing)} in all), "
+            f"unexpected keys [{_first(unexpected)}] ({len(unexpected)} in all)"
+        )
+    wrong_shapes = {key for key, value in state.items() if value.shape != expected[key].shape}
+    if wrong_shapes:
+        key = sorted(wrong_shapes)[0]
+        raise WeightLoadError(
+            f"{origin} has {len(wrong_shapes)} tensors of the wrong shape, first "
+            f"{key}: {tuple(state[key].shape)} in the file, {tuple(expected[key].shape)} in the model"
+        )
+    with torch.no_grad():
+        vit.load_state_dict(state, strict=True)
+
+
 def load_encoder_file(vit: nn.Module, path: Path) -> None:
     """Loads a checkpoint file into `vit`; an unreadable file or mismatched keys raise naming the file."""
     if not path.is_file():
@@ -74,30 +100,18 @@ def load_encoder_file(vit: nn.Module, path: Path) -> None:
         raw = load_state_dict(str(path), use_ema=False)
     except Exception as error:
         raise WeightLoadError(f"cannot read encoder weight file {path}: {error}") from error
-    state = checkpoint_filter_fn(raw, vit)
-    expected = vit.state_dict()
-    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
-    if missing or unexpected:
-        raise WeightLoadError(
-            f"encoder weight file {path} does not fit {type(vit).__name__}: "
-            f"missing keys [{_first(missing)}] ({len(missing)} in all), "
-            f"unexpected keys [{_first(unexpected)}] ({len(unexpected)} in all)"
-        )
-    wrong_shapes = {key for key, value in state.items() if value.shape != expected[key].shape}
-    if wrong_shapes:
-        key = sorted(wrong_shapes)[0]
-        raise WeightLoadError(
-            f"encoder weight file {path} has {len(wrong_shapes)} tensors of the wrong shape, first "
-            f"{key}: {tuple(state[key].shape)} in the file, {tuple(expected[key].shape)} in the model"
-        )
-    with torch.no_grad():
-        vit.load_state_dict(state, strict=True)
+    load_encoder_state(vit, raw, f"encoder weight file {path}")
 
 
-def create_vit(encoder: str, weights: str | Path) -> tuple[nn.Module, str]:
-    """The timm ViT `encoder` with its weights, and a description of their source for the run's params."""
+def create_vit(encoder: str, weights: str | Path | Mapping[str, torch.Tensor]) -> tuple[nn.Module, str]:
+    """The timm ViT `encoder` (at its pretrained grid) with its weights, and a description of their source
+    for the run's params ("hub", "none", "file:<path>" or "state dict")."""
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; known encoders: {', '.join(ENCODERS)}")
+    if isinstance(weights, Mapping):
+        vit = _create(encoder, pretrained=False)
+        load_encoder_state(vit, weights, "encoder state dict")
+        return vit, "state dict"
     source = _KEYWORD_SOURCES.get(str(weights))
     if source is not None:
         return source(encoder), str(weights)

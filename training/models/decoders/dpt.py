@@ -49,7 +49,8 @@ class FusionBlock(nn.Module):
 class DPTDecoder(nn.Module):
     """3x3 projections to 256 channels, four fusion blocks (the first, on block 12, has no skip: its
     `skip_unit` is built but unused, as the authors'), 3x3 conv to 128, nearest upsampling to the label
-    size, 3x3 conv to 32, ReLU, 1x1 conv to the classes."""
+    size, 3x3 conv to 32, ReLU, 1x1 conv to the classes, ReLU: as in the authors' head, the logits are
+    never negative."""
 
     def __init__(self, embed_dim: int, num_classes: int) -> None:
         super().__init__()
@@ -62,6 +63,7 @@ class DPTDecoder(nn.Module):
             nn.Conv2d(FEATURES // 2, 32, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.Conv2d(32, num_classes, kernel_size=1),
+            nn.ReLU(),
         )
 
     def forward(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
