@@ -1,7 +1,9 @@
 """The trained-model asset: one network (and fine-tuning mode) trained and tested on one task."""
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 import dagster as dg
 
@@ -20,6 +22,23 @@ SHOWN_SCORES = ("miou", "miou_std", "mpa", "mpa_std", "authors_miou", "authors_m
 
 def _rounded(value: object) -> float:
     return round(float(value), 4)
+
+
+class DeviceLease(Protocol):
+    """The GPU(s) or CPU slot one training holds (`pipelines.devices.DeviceLease`)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def recorded(self, store: TrainingStore) -> TrainingStore: ...
+
+    def activate(self) -> AbstractContextManager[object]: ...
+
+
+class DevicePool(Protocol):
+    """The machine's devices, leased one training at a time each (`pipelines.devices.DevicePool`)."""
+
+    def lease(self) -> AbstractContextManager[DeviceLease]: ...
 
 
 @dataclass
@@ -50,17 +69,20 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         kinds={"pytorch", "mlflow"},
     )
     def trained_model(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
-                      mlflow: dg.ResourceParam[TrainingStore]) -> AssetEvents:
+                      mlflow: dg.ResourceParam[TrainingStore],
+                      devices: dg.ResourceParam[DevicePool]) -> AssetEvents:
         """Fit on train, select on val, score on test; logged to MLflow and registered (best aliased)."""
         settings = project.settings
         task, model = task_and_model(context)
         epoch_log = EpochLog(context.log, f"{task}/{model}", settings.train.epochs)
-        outcome = run_training_stage(settings, project.root, task, model, mlflow, launcher="dagster",
-                                     callbacks=[epoch_log])
+        with devices.lease() as lease, lease.activate():
+            context.log.info(f"{task}/{model} trains on {lease.label}")
+            outcome = run_training_stage(settings, project.root, task, model, lease.recorded(mlflow),
+                                         launcher="dagster", callbacks=[epoch_log])
         summary, best = outcome.summary, outcome.best
         yield dg.MaterializeResult(metadata={
             **{name: _rounded(summary[name]) for name in SHOWN_SCORES if summary.get(name) is not None},
-            "seeds": list(settings.train.seeds),
+            "seeds": list(settings.train.seeds), "device": lease.label,
             "mlflow_run": dg.MetadataValue.url(best.publication.run_url),
             "registered_model": best.publication.model.registered_name or "",
             "model_version": best.publication.model.version or "",

@@ -14,8 +14,11 @@ from pathlib import Path
 import dagster as dg
 
 from assets import build_benchmark_assets
+from pipelines.devices import DevicePool
+from pipelines.executors import build_executor
 from pipelines.store import BenchmarkStore
 from training.settings import Project
+from training.settings.orchestration import OrchestrationSettings
 
 STAGE_JOBS = {
     "raw": ("raw_data", "The raw record, or the synthetic stand-in of the demo profile."),
@@ -27,15 +30,22 @@ STAGE_JOBS = {
 `geofm benchmark` runs them over every partition; in the UI, "Materialize all" launches the same."""
 
 
-def build_definitions(project: Project) -> dg.Definitions:
-    """The definitions for the tasks and models of `project`'s settings."""
+def build_definitions(project: Project, orchestration: OrchestrationSettings | None = None) -> dg.Definitions:
+    """The definitions for the tasks and models of `project`'s settings, run by the executor of
+    `orchestration` (default: in one process); each training leases its device from the machine's pool."""
     jobs = [dg.define_asset_job(name, selection=[asset], description=description)
             for name, (asset, description) in STAGE_JOBS.items()]
-    settings = project.settings
+    settings, orchestration = project.settings, orchestration or OrchestrationSettings()
+    store = BenchmarkStore.for_project(settings.mlflow, project.root)
+    # Built where a step runs (its own process, or its Kubernetes pod), so it counts that machine's GPUs.
+    devices = dg.ResourceDefinition(lambda _: DevicePool.for_settings(orchestration, settings.train.device),
+                                    description="the device pool a training leases its GPU(s) from")
     return dg.Definitions(
         assets=build_benchmark_assets(settings.tasks, settings.models),
         jobs=jobs,
-        resources={"project": project, "mlflow": BenchmarkStore.for_project(settings.mlflow, project.root)},
+        resources={"project": project, "mlflow": store, "devices": devices},
+        executor=build_executor(orchestration, profile=settings.profile, tracking_uri=store.tracking_uri,
+                                train_device=settings.train.device),
     )
 
 
