@@ -35,6 +35,19 @@ class TinySegmenter(nn.Module):
         return self.body((x - self.input_mean) / self.input_std)
 
 
+class ResizingSegmenter(TinySegmenter):
+    """Like the ViT segmenters, resizes any section to its training size (bilinear, antialiased) and its
+    logits back: a plain forward on a larger section sees it squeezed."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = tuple(x.shape[-2:])
+        if size != tuple(self.training_shape):
+            x = F.interpolate(x, size=self.training_shape, mode="bilinear", align_corners=False,
+                              antialias=True)
+        logits = super().forward(x)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
 def _two_classes(score: torch.Tensor) -> torch.Tensor:
     """Logits of class 0 and class 1 from a class-1 score (positive: class 1)."""
     return torch.cat([-score, score], dim=1)

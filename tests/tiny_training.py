@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tiny_models import TinySegmenter
+from tiny_models import ResizingSegmenter
 
 
 def stripes(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -19,12 +19,13 @@ def stripes(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarra
     return section.astype(np.float32), label
 
 
-def train_on_stripe_tiles(tile: tuple[int, int], steps: int = 60, seed: int = 0) -> TinySegmenter:
-    """A `TinySegmenter` with `training_shape` `tile`, trained with Adam on batches of 8 random tiles."""
+def train_on_stripe_tiles(tile: tuple[int, int], steps: int = 60, seed: int = 0) -> ResizingSegmenter:
+    """A `ResizingSegmenter` (it squeezes larger sections to `tile`, as the ViT models do) trained with Adam
+    on batches of 8 random tiles of `tile`."""
     rng = np.random.default_rng(seed)
     inputs, labels = stripes(rng, (tile[0], 16 * tile[1]))
     torch.manual_seed(seed)
-    model = TinySegmenter(num_classes=2, input_mean=127.5, input_std=60.0, training_shape=tile)
+    model = ResizingSegmenter(num_classes=2, input_mean=127.5, input_std=60.0, training_shape=tile)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     for _ in range(steps):
         columns = rng.integers(0, inputs.shape[1] - tile[1], size=8)

@@ -55,7 +55,7 @@ class PredictionPaths:
 
     @classmethod
     def beside(cls, classes: Path, *, segy: bool, probabilities: bool) -> PredictionPaths:
-        classes = Path(classes)
+        classes = Path(classes).absolute()
         if classes.suffix != ".npy":
             raise ValueError(f"{classes}: the classes are written as .npy; name the output <name>.npy")
         return cls(classes=classes, metadata=classes.with_suffix(".json"),
@@ -230,7 +230,7 @@ def predict_survey(
                                outputs.classes.read("inline", figure_index))
             outputs.commit()
     result = SurveyPrediction(
-        source=Path(source), paths=paths, survey_shape=survey.shape, direction=direction,
+        source=Path(source).absolute(), paths=paths, survey_shape=survey.shape, direction=direction,
         tile_shape=predictor.tile_shape, overlap=predictor.overlap, amplitude_mapping=mapping,
         class_counts=outputs.counts.tolist(), sections=sections,
         seconds=round(time.perf_counter() - started, 3), figure=figure, provenance=dict(provenance or {}),
