@@ -38,8 +38,8 @@ def beats_majority_baseline(
         metadata={
             "task": task,
             "model": model,
-            "test_miou": test_miou,
-            "val_miou": val_miou,
+            "test_miou": round(test_miou, 4),
+            "val_miou": round(val_miou, 4),
             "majority_baseline_miou": round(majority_baseline_miou, 4),
         },
     )

@@ -55,6 +55,7 @@ def build_prepared_data(partitions: dg.StaticPartitionsDefinition) -> dg.AssetsD
         partitions_def=partitions,
         deps=["raw_data"],
         check_specs=[dg.AssetCheckSpec(PREPARED_ARRAYS_VALID, asset="prepared_data", blocking=True,
+                                       partitions_def=partitions,
                                        description="arrays, stats.json and splits.json agree with the task")],
         metadata=stage_metadata("prepare"),
         kinds={"numpy"},

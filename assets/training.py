@@ -63,7 +63,7 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         deps=[dg.AssetDep(prepared_data, partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
             partition_dimension_name=TASK))],
         pool=GPU_POOL,
-        check_specs=[dg.AssetCheckSpec(BEATS_BASELINE, asset="trained_model",
+        check_specs=[dg.AssetCheckSpec(BEATS_BASELINE, asset="trained_model", partitions_def=partitions,
                                        description=BEATS_BASELINE_DESCRIPTION)],
         metadata=stage_metadata("train"),
         kinds={"pytorch", "mlflow"},

@@ -17,6 +17,7 @@ import io
 import logging
 import math
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ import filelock
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import LifecycleStage, Param
+from mlflow.entities import LifecycleStage, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.utils.mlflow_tags import MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 from torch import nn
 
 from pipelines.mlflow_io import (
@@ -45,7 +47,7 @@ from pipelines.mlflow_io import (
 )
 from pipelines.mlflow_tracker import MlflowTracker
 from training.errors import GeofmError
-from training.report import tables_markdown
+from training.report import METRIC_TABLES, tables_markdown
 from training.settings import MlflowSettings, Settings
 from training.stages.outputs import benchmark_id
 from training.tracking import ModelRef, Publication
@@ -53,6 +55,9 @@ from training.tracking import ModelRef, Publication
 BENCHMARK_TAG = "geofm.benchmark_id"
 TRAINING_TAG = "geofm.training_id"
 VAL_MIOU_TAG = "geofm.val_miou"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+"""Marks the experiment as model training, so the MLflow UI opens on its runs, not on the GenAI view."""
 LOG = logging.getLogger("geofm")
 _READY_STORES: set[str] = set()
 """Tracking URIs whose schema this process has already seen created (no lock needed after that)."""
@@ -65,6 +70,19 @@ class ModelNotFoundError(GeofmError, ValueError):
 def registered_model_name(task: str, model_key: str) -> str:
     """The registry name of one task x model, e.g. `geofm-salt-mla-lora` (model_key: unet or net-mode)."""
     return f"geofm-{task}-{model_key}"
+
+
+def summary_metrics(tables: Mapping[str, pd.DataFrame]) -> list[Metric]:
+    """Each network's mIoU and mPA per task and averaged over the tasks, as parent-run metrics
+    (`miou/DINOv2-MLA/Seismic Geobody`, `miou/DINOv2-MLA/mean`)."""
+    timestamp, metrics = int(time.time() * 1000), []
+    for key in METRIC_TABLES:
+        for row, scores in tables[key].iterrows():
+            known = scores.dropna()
+            values = {**known.to_dict(), "mean": known.mean()} if len(known) else {}
+            metrics += [Metric(f"{key}/{row}/{name}", float(value), timestamp, 0)
+                        for name, value in values.items()]
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,8 @@ class BenchmarkStore:
         experiment = client.get_experiment_by_name(self.experiment)
         if experiment is None:
             try:
-                return client.create_experiment(self.experiment, artifact_location=self.artifact_root)
+                return client.create_experiment(self.experiment, artifact_location=self.artifact_root,
+                                                tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
             except MlflowException as error:
                 if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                     raise
@@ -119,6 +138,8 @@ class BenchmarkStore:
         if experiment.lifecycle_stage == LifecycleStage.DELETED:
             raise GeofmError(f"MLflow experiment {self.experiment!r} is deleted: restore it "
                              "(`mlflow experiments restore`) or set another mlflow.experiment in params.yaml")
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
         return experiment.experiment_id
 
     def parent_run(self, benchmark: str, params: Mapping[str, Any]) -> str:
@@ -175,7 +196,9 @@ class BenchmarkStore:
         same training (killed, or failed) is continued, so its curve stays whole; otherwise a new run,
         tagged with `training_id`. Nothing is registered here (see `publish`)."""
         tags = {"geofm.task": task, "geofm.model": model, "geofm.seed": seed,
-                "geofm.profile": settings.profile, "geofm.launcher": launcher, TRAINING_TAG: training_id}
+                "geofm.profile": settings.profile, "geofm.launcher": launcher, TRAINING_TAG: training_id,
+                MLFLOW_SOURCE_NAME: f"geofm train --task {task} --model {model} ({launcher})",
+                MLFLOW_SOURCE_TYPE: "JOB"}
         unfinished = self._training_runs(training_id, "RUNNING") + self._training_runs(training_id, "FAILED")
         name = f"{task}-{model}" if len(settings.train.seeds) == 1 else f"{task}-{model}-seed{seed}"
         with self.child_run(self.benchmark_run(settings), name, tags=tags,
@@ -230,6 +253,7 @@ class BenchmarkStore:
         log_text(client, parent_run_id, tables_markdown(tables), "report/benchmark.md")
         for key, table in tables.items():
             log_frame(client, parent_run_id, table, f"report/{key}")
+        client.log_batch(parent_run_id, metrics=summary_metrics(tables))
         client.set_terminated(parent_run_id, "FINISHED")
 
     def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame]) -> None:

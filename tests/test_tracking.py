@@ -195,12 +195,18 @@ def test_benchmark_tables_land_on_the_parent_run_once(
     store.log_tables(parent, tables)
     store.log_tables(parent, tables)
     assert _artifact_paths(client, parent, "report") == {
-        "report/benchmark.md", "report/miou.csv", "report/miou.json", "report/mpa.csv", "report/mpa.json",
-    }
+        f"report/{key}.{suffix}"
+        for key in ("miou", "mpa", "miou_std", "mpa_std") for suffix in ("csv", "json")
+    } | {"report/benchmark.md"}
     logged = _logged_table(client, parent, "report/miou.json", tmp_path)
     assert list(logged["Network"]) == list(tables["miou"].index)
     assert logged.set_index("Network").loc["DINOv2-MLA", "Seismic Geobody"] == 0.61
     markdown = _artifact_text(client, parent, "report/benchmark.md", tmp_path)
     assert markdown.index("## mIoU") < markdown.index("0.6100 (paper 0.8969)") < markdown.index("## mPA")
     assert markdown.index("## mPA") < markdown.index("0.7200 (paper 0.9383)")
-    assert client.get_run(parent).info.status == "FINISHED"
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["miou/DINOv2-MLA/Seismic Geobody"] == 0.61
+    assert run.data.metrics["mpa/DINOv2-MLA/mean"] == 0.72
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
