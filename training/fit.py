@@ -6,7 +6,8 @@ weights an uninterrupted run would reach. The checkpoint holds what training cha
 parameters, buffers, optimizer, scheduler, RNG states, history) and the best epoch's trainable parameters
 and buffers; frozen parameters come from the model passed in, which must be built as the first time.
 `evaluate` scores a model on a dataset under both protocols of `training.metrics`. On CUDA both run under
-bf16 autocast (fused AdamW); on the CPU in fp32.
+bf16 autocast (fused AdamW); on the CPU in fp32. Under torchrun, `fit` trains data-parallel when given a
+`training.distributed.Distributed` (see there).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from training.checkpoint import (
@@ -34,9 +35,10 @@ from training.checkpoint import (
     save_atomic,
     trainable_state,
 )
+from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import GeofmError
 from training.losses import LOSSES, build_loss
-from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores
+from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores, scores_from_confusion
 from training.schedule import SCHEDULES, build_scheduler
 from training.seeding import capture_rng_state, restore_rng_state, seed_everything
 
@@ -150,7 +152,8 @@ def _autocast(device: torch.device) -> torch.autocast:
 
 @dataclass
 class _PassResult:
-    loss: float
+    loss_sum: float
+    samples: int
     confusion: ConfusionMatrix
     batch_mean: BatchMeanScores
 
@@ -159,29 +162,25 @@ class _PassResult:
 def _evaluation_pass(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device,
                      loss_fn: nn.Module | None = None, desc: str = "evaluate") -> _PassResult:
     model.eval()
-    result = _PassResult(math.nan, ConfusionMatrix(num_classes), BatchMeanScores(num_classes))
-    loss_sum = 0.0
-    samples = 0
+    result = _PassResult(0.0, 0, ConfusionMatrix(num_classes), BatchMeanScores(num_classes))
     for x, y in tqdm(loader, desc=desc, leave=False, disable=None):
         x, y = x.to(device), y.to(device).long()
         with _autocast(device):
             logits = model(x)
         logits = logits.float()
         if loss_fn is not None:
-            loss_sum += float(loss_fn(logits, y)) * len(y)
-        samples += len(y)
+            result.loss_sum += float(loss_fn(logits, y)) * len(y)
+        result.samples += len(y)
         predicted = logits.argmax(dim=1)
         result.confusion.update(predicted, y)
         result.batch_mean.update(predicted, y)
-    if loss_fn is not None:
-        result.loss = loss_sum / samples
     return result
 
 
 def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: Optimizer,
                  scheduler: LRScheduler, num_classes: int, device: torch.device, epoch: int,
-                 epochs: int) -> tuple[float, float]:
-    """One pass over the training set; returns (mean loss per sample, running mIoU of the epoch)."""
+                 epochs: int) -> tuple[float, int, ConfusionMatrix]:
+    """One pass over the training set; returns (loss summed over samples, samples, running confusion)."""
     model.train()
     running = ConfusionMatrix(num_classes)
     loss_sum = 0.0
@@ -204,7 +203,14 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optim
         samples += len(y)
         running.update(logits.detach().argmax(dim=1), y)
         bar.set_postfix(loss=f"{value:.4f}", miou=f"{running.compute().miou:.3f}", refresh=False)
-    return loss_sum / samples, running.compute().miou
+    return loss_sum, samples, running
+
+
+def _reduced(distributed: Distributed, loss_sum: float, samples: int,
+             confusion: ConfusionMatrix) -> tuple[float, SegmentationScores]:
+    """Mean loss per sample and scores of a pass, its sums and counts added over every process first."""
+    loss_sum, samples = distributed.all_sum(np.array([loss_sum, samples], dtype=np.float64))
+    return float(loss_sum / samples), scores_from_confusion(distributed.all_sum(confusion.matrix))
 
 
 @dataclass
@@ -243,14 +249,15 @@ def _resume(path: Path, config: FitConfig, model: nn.Module, frozen: str, optimi
                      checkpoint["best_val_miou"], best_model)
 
 
-def _loader(dataset: Dataset, config: FitConfig, device: torch.device,
-            generator: torch.Generator | None = None) -> DataLoader:
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=generator is not None,
-                      generator=generator, num_workers=config.num_workers, pin_memory=device.type == "cuda")
+def _loader(dataset: Dataset, batch_size: int, config: FitConfig, device: torch.device,
+            generator: torch.Generator | None = None, sampler: Sampler[int] | None = None) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=generator is not None, generator=generator,
+                      sampler=sampler, num_workers=config.num_workers, pin_memory=device.type == "cuda")
 
 
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int, config: FitConfig,
-        checkpoint_dir: Path, callbacks: Sequence[FitCallback] = ()) -> FitResult:
+        checkpoint_dir: Path, callbacks: Sequence[FitCallback] = (),
+        distributed: Distributed = SINGLE_PROCESS) -> FitResult:
     """Train `model` on `train_set`, select the best epoch by validation mIoU and leave it in `model`.
 
     Items of both datasets are (x (1, H, W) float32, y (H, W) integer class indices, widened to int64
@@ -258,6 +265,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     match, except device and num_workers, and so must the model's frozen parameters, which checkpoints
     leave out). A fresh run seeds every generator with `config.seed`; build the model before calling
     (after seeding, if its initialization must be reproducible). The model stays on the training device.
+
+    With `distributed` (a process of a torchrun training), each process trains on its share of every batch
+    of `config.batch_size` and only the main process writes the checkpoint and tells the callbacks.
     """
     device = resolve_device(config.device)
     for name, dataset in (("training", train_set), ("validation", val_set)):
@@ -267,13 +277,14 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     if not trainable:
         raise ValueError("the model has no trainable parameter")
     model.to(device)
+    batch_size = distributed.local_batch(config.batch_size)
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas,
                                   weight_decay=config.weight_decay, fused=device.type == "cuda")
     scheduler = build_scheduler(config.schedule, optimizer, epochs=config.epochs,
                                 warmup_epochs=config.warmup_epochs,
-                                steps_per_epoch=math.ceil(len(train_set) / config.batch_size))
+                                steps_per_epoch=math.ceil(distributed.local_length(train_set) / batch_size))
     loss_fn = build_loss(config.loss, num_classes)
-    val_loader = _loader(val_set, config, device)
+    val_loader = _loader(val_set, batch_size, config, device, sampler=distributed.eval_sampler(val_set))
     last_path = Path(checkpoint_dir) / LAST_CHECKPOINT
     frozen = frozen_fingerprint(model)
     if last_path.exists():
@@ -281,15 +292,19 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     else:
         seed_everything(config.seed)
         progress = _Progress()
+    trained = distributed.wrap(model, device)
 
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
-        shuffle = torch.Generator().manual_seed(config.seed + epoch)
-        train_loss, train_miou = _train_epoch(model, _loader(train_set, config, device, shuffle), loss_fn,
-                                              optimizer, scheduler, num_classes, device, epoch, config.epochs)
+        sampler = distributed.train_sampler(train_set, seed=config.seed, epoch=epoch)
+        shuffle = torch.Generator().manual_seed(config.seed + epoch) if sampler is None else None
+        loader = _loader(train_set, batch_size, config, device, shuffle, sampler)
+        train_loss, train_scores = _reduced(distributed, *_train_epoch(
+            trained, loader, loss_fn, optimizer, scheduler, num_classes, device, epoch, config.epochs))
         validation = _evaluation_pass(model, val_loader, num_classes, device, loss_fn, desc="validate")
-        scores = validation.confusion.compute()
-        metrics = {"train_loss": train_loss, "train_miou": train_miou, "val_loss": validation.loss,
+        val_loss, scores = _reduced(distributed, validation.loss_sum, validation.samples,
+                                    validation.confusion)
+        metrics = {"train_loss": train_loss, "train_miou": train_scores.miou, "val_loss": val_loss,
                    "val_miou": scores.miou, "val_mpa": scores.mpa, "lr": lr}
         progress.history.append({"epoch": epoch, **metrics})
         progress.epoch = epoch
@@ -298,11 +313,13 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
             progress.best_model = cpu_copy(trainable_state(model))
         # The best weights are written once: when this epoch is the best, they are the model's own.
         best_model = None if progress.best_epoch == epoch else progress.best_model
-        save_atomic({"config": asdict(config), "frozen_fingerprint": frozen, "model": trainable_state(model),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": capture_rng_state(), **vars(progress), "best_model": best_model}, last_path)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, dict(metrics))
+        if distributed.is_main:
+            save_atomic({"config": asdict(config), "frozen_fingerprint": frozen,
+                         "model": trainable_state(model), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "rng": capture_rng_state(), **vars(progress),
+                         "best_model": best_model}, last_path)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, dict(metrics))
 
     load_trainable_state(model, progress.best_model, f"the best epoch's state in {last_path}")
     return FitResult(progress.history, progress.best_epoch, progress.best_val_miou)
