@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from training.data.batching import training_batches
 from training.data.dataset import PreparedDataset, RawDataset
 from training.data.prepare import prepare_task
 from training.data.synthetic import write_synthetic_dataset
@@ -94,3 +95,54 @@ def test_missing_preparation_says_what_to_run(tmp_path: Path) -> None:
         PreparedDataset(tmp_path, "seam", "train")
     with pytest.raises(ValueError, match="unknown split 'valid'"):
         PreparedDataset(tmp_path, "seam", "valid")
+
+
+def _batches(dataset: PreparedDataset, composition: str, batch_size: int, seed: int) -> list[list[int]]:
+    return list(training_batches(composition, dataset, batch_size, torch.Generator().manual_seed(seed)))
+
+
+def test_mirror_pair_batches_hold_their_samples_and_their_mirrors(dirs: tuple[Path, Path]) -> None:
+    _, prepared_dir = dirs
+    dataset = PreparedDataset(prepared_dir, "seam", "train")
+    count = dataset.num_samples
+    batches = _batches(dataset, "mirror_pairs", batch_size=3, seed=5)
+
+    assert [len(batch) for batch in batches] == [6, 2]  # 3 samples + mirrors, then the last sample + mirror
+    for batch in batches:
+        assert batch[1::2] == [sample + count for sample in batch[0::2]]
+    assert sorted(sample for batch in batches for sample in batch[0::2]) == list(range(count))
+    for x, y in DataLoader(dataset, batch_sampler=training_batches("mirror_pairs", dataset, 3,
+                                                                   torch.Generator().manual_seed(5))):
+        assert torch.equal(x[1::2], x[0::2].flip(-1)) and torch.equal(y[1::2], y[0::2].flip(-1))
+
+
+def test_mirror_pair_batches_are_shuffled_by_the_seed(dirs: tuple[Path, Path]) -> None:
+    _, prepared_dir = dirs
+    dataset = PreparedDataset(prepared_dir, "seam", "train")
+    assert _batches(dataset, "mirror_pairs", 2, seed=5) == _batches(dataset, "mirror_pairs", 2, seed=5)
+    orders = {str(_batches(dataset, "mirror_pairs", 2, seed)) for seed in range(8)}
+    assert len(orders) > 2
+
+
+def test_shuffled_batches_are_the_plain_shuffled_loader(dirs: tuple[Path, Path]) -> None:
+    """`shuffled` keeps today's batches (mirrors as independent items, batch_size items a batch) when the
+    loader gets the sampler's generator too: the loader draws its workers' base seed from it first."""
+    _, prepared_dir = dirs
+    dataset = PreparedDataset(prepared_dir, "seam", "train")
+    plain = DataLoader(dataset, batch_size=3, shuffle=True, generator=torch.Generator().manual_seed(9))
+    shuffle = torch.Generator().manual_seed(9)
+    composed = DataLoader(dataset, batch_sampler=training_batches("shuffled", dataset, 3, shuffle),
+                          generator=shuffle)
+    pairs = list(zip(plain, composed, strict=True))
+    assert len(pairs) == 3  # 8 items, 3 a batch
+    for (x, y), (x2, y2) in pairs:
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+def test_mirror_pairs_need_mirrors_and_compositions_are_named(dirs: tuple[Path, Path]) -> None:
+    _, prepared_dir = dirs
+    unpaired = PreparedDataset(prepared_dir, "seam", "train", flip_pairs=False)
+    with pytest.raises(ValueError, match="'mirror_pairs' needs a dataset with flip_pairs=True"):
+        training_batches("mirror_pairs", unpaired, 2, torch.Generator())
+    with pytest.raises(ValueError, match="unknown batch composition 'pairs'; known: shuffled, mirror_pairs"):
+        training_batches("pairs", unpaired, 2, torch.Generator())

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from training.data.dataset import PreparedDataset
+from training.data.prepare import prepare_task
+from training.data.synthetic import write_synthetic_dataset
+from training.evaluation import evaluate_with_mirrors
 from training.metrics import BatchMeanScores, ConfusionMatrix, scores_from_confusion
+from training.tasks import get_task
 
 # Four classes; class 3 appears in neither labels nor predictions.
 LABELS = torch.tensor([[0, 0, 0], [1, 1, 2]])
@@ -114,3 +119,67 @@ def test_the_two_protocols_agree_on_a_single_batch_with_every_class_present() ->
     batch_mean.update(predictions, labels)
     scores = pooled.compute()
     assert batch_mean.compute() == pytest.approx({"miou": scores.miou, "mpa": scores.mpa})
+
+
+SALT = get_task("salt").with_shape((16, 12))
+
+
+@pytest.fixture(scope="module")
+def salt_test_split(tmp_path_factory: pytest.TempPathFactory) -> PreparedDataset:
+    """Five synthetic salt test sections (two classes), prepared as the pipeline does, with mirrors."""
+    root = tmp_path_factory.mktemp("salt")
+    write_synthetic_dataset(root / "raw", {"salt": SALT}, train_count=4, test_count=5, seed=3)
+    prepare_task(root / "raw", root / "prepared", SALT, val_fraction=0.25, split_seed=0)
+    return PreparedDataset(root / "prepared", "salt", "test")
+
+
+def _by_hand(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """One batch's (mIoU, mPA) as the authors score it: IoU over the classes seen in labels or predictions,
+    accuracy TP / (TP + FN) with a class absent from the labels counting 0, over both classes."""
+    ious, accuracies = [], []
+    for c in (0, 1):
+        tp = np.sum((predictions == c) & (labels == c))
+        fp = np.sum((predictions == c) & (labels != c))
+        fn = np.sum((predictions != c) & (labels == c))
+        if tp + fp + fn:
+            ious.append(tp / (tp + fp + fn))
+        accuracies.append(tp / (tp + fn) if tp + fn else 0.0)
+    return float(np.mean(ious)), float(np.mean(accuracies))
+
+
+class RisingToTheRight(torch.nn.Module):
+    """Class 1 where the amplitude exceeds its left neighbour's: a rule that a mirror image changes, so the
+    scores tell whether mirrors were evaluated."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rise = x - torch.nn.functional.pad(x, (1, 0, 0, 0), mode="replicate")[..., :-1]
+        return torch.cat([-rise, rise], dim=1)
+
+
+def _rising(sections: np.ndarray) -> np.ndarray:
+    left = np.concatenate([sections[..., :1], sections[..., :-1]], axis=-1)
+    return (sections > left).astype(np.int64)
+
+
+def test_evaluation_with_mirrors_follows_both_protocols(salt_test_split: PreparedDataset) -> None:
+    dataset = salt_test_split
+    count = dataset.num_samples
+    sections = np.stack([dataset.read_sample(i)[0] for i in range(count)])
+    labels = np.stack([dataset.read_sample(i)[1] for i in range(count)]).astype(np.int64)
+    predictions, mirror_predictions = _rising(sections), _rising(sections[..., ::-1])
+
+    result = evaluate_with_mirrors(RisingToTheRight(), dataset, num_classes=2, batch_size=2, device="cpu")
+
+    # The authors' batches: samples 0-1, 2-3, 4, each with its mirror; means over the three batches.
+    per_batch = [_by_hand(np.concatenate([predictions[s], mirror_predictions[s]]),
+                          np.concatenate([labels[s], labels[s][..., ::-1]]))
+                 for s in (slice(0, 2), slice(2, 4), slice(4, 5))]
+    assert result.batch_mean["miou"] == pytest.approx(np.mean([miou for miou, _ in per_batch]))
+    assert result.batch_mean["mpa"] == pytest.approx(np.mean([mpa for _, mpa in per_batch]))
+    without_mirrors = [_by_hand(predictions[s], labels[s]) for s in (slice(0, 2), slice(2, 4), slice(4, 5))]
+    assert result.batch_mean["miou"] != pytest.approx(np.mean([miou for miou, _ in without_mirrors]))
+    # Pooled: the five unmirrored sections only.
+    expected = np.array([[np.sum((labels == r) & (predictions == c)) for c in (0, 1)] for r in (0, 1)])
+    np.testing.assert_array_equal(result.confusion, expected)
+    assert result.confusion.sum() == count * 16 * 12
+    assert result.scores.miou == pytest.approx(scores_from_confusion(expected).miou)
