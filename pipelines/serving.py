@@ -10,8 +10,9 @@ training range), uint8 (H, W) classes out. Over REST (`mlflow models serve -m mo
 
 and the answer is `{"predictions": [[c00, c01, ...], ...]}`. The tile size, overlap and batch size sit in
 the model's `model_config` (`mlflow.pyfunc.load_model(uri, model_config={"overlap": [64, 64]})` changes
-them); the training shape and input range in its metadata under `geofm`. The model ships the `training`
-package and this module (`code_paths`), so it loads in any Python with the packages of its requirements.
+them); the training shape and input range in its metadata under `geofm`. The pyfunc flavour ships the
+`training` package and this module (`code_paths`), so it loads in any Python with the packages of its
+requirements; the pytorch flavour expects geofm installed, as in geofm's own CLI and assets.
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ def save_model(
                                 list(contract.input_range)}},
         )
         torch_flavour = Model.load(str(torch_dir)).flavors["pytorch"]
-    pyfunc_flavour = mlflow_model.flavors["python_function"]
-    torch_dir_inside = pyfunc_flavour["artifacts"][TORCH_ARTIFACT]["path"]
-    mlflow_model.add_flavor("pytorch", **{**torch_flavour, "code": pyfunc_flavour["code"],
+    # The pytorch flavour points into the pyfunc's copy of the network, and carries no code: loading it
+    # (geofm's own CLI and assets) must not put the model's snapshot of `training` on sys.path.
+    torch_dir_inside = mlflow_model.flavors["python_function"]["artifacts"][TORCH_ARTIFACT]["path"]
+    mlflow_model.add_flavor("pytorch", **{**torch_flavour,
                                           "model_data": f"{torch_dir_inside}/{torch_flavour['model_data']}"})
     mlflow_model.save(str(Path(path) / "MLmodel"))
 

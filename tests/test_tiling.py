@@ -100,3 +100,14 @@ def test_a_model_trained_on_tiles_predicts_better_in_tiles_than_resized(single_t
     tiled_miou, resized_miou = miou(tiled, label), miou(resized, label)
     assert tiled_miou > 0.9
     assert tiled_miou - resized_miou > 0.3, (tiled_miou, resized_miou)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_bfloat16_autocast_keeps_the_classes(device: str, single_torch_thread: None) -> None:
+    model = train_on_stripe_tiles(TILE)
+    section, _ = stripes(np.random.default_rng(3), (3 * TILE[0], 5 * TILE[1]))
+    exact = TiledPredictor(model, device=device, precision="float32").classes(section)
+    mixed = TiledPredictor(model, device=device, precision="bfloat16")
+    assert mixed.autocast and (mixed.classes(section) == exact).mean() > 0.999
+    assert TiledPredictor(model, device=device).autocast == (device == "cuda")

@@ -20,13 +20,16 @@ class AmplitudeSettings:
 
     percentiles: tuple[float, float] | None = (1.0, 99.0)
     target_range: tuple[float, float] | None = None
-    max_traces: int = 20_000
+    max_traces: int = 10_000
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.percentiles is not None and not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
             raise ValueError(f"amplitude percentiles must be (low, high) with 0 <= low < high <= 100, "
                              f"got {self.percentiles}")
+        if self.target_range is not None and not self.target_range[0] < self.target_range[1]:
+            raise ValueError(f"amplitude target range must be (low, high) with low < high, got "
+                             f"{self.target_range}")
         if self.max_traces < 1:
             raise ValueError(f"max_traces must be at least 1, got {self.max_traces}")
 
