@@ -233,7 +233,8 @@ def predict_survey(
         source=Path(source).absolute(), paths=paths, survey_shape=survey.shape, direction=direction,
         tile_shape=predictor.tile_shape, overlap=predictor.overlap, amplitude_mapping=mapping,
         class_counts=outputs.counts.tolist(), sections=sections,
-        seconds=round(time.perf_counter() - started, 3), figure=figure, provenance=dict(provenance or {}),
+        seconds=round(time.perf_counter() - started, 3),
+        figure=None if figure is None else Path(figure).absolute(), provenance=dict(provenance or {}),
     )
     write_atomic(paths.metadata, result.to_json())
     return result
