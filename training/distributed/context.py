@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -86,6 +86,15 @@ class Distributed:
         tensor = torch.as_tensor(values, device=device)
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor.cpu().numpy()
+
+    def from_main(self, value: Any) -> Any:
+        """The main process's `value`, on every process (for decisions only the main process makes, such as
+        reusing a finished training); `value` itself for one process."""
+        if not self.active:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
 
 SINGLE_PROCESS = Distributed()
