@@ -10,7 +10,8 @@ pixels but some predicted pixels has IoU 0 (counted) and an undefined accuracy (
 `BatchMeanScores` is the authors' protocol, kept so our numbers can be set beside the paper's: per batch,
 mIoU is torchmetrics' multiclass Jaccard index (macro; it leaves out classes absent from both the batch's
 labels and predictions) and mPA is the mean over classes of TP / (TP + FN) with a class absent from the
-batch's labels counting as 0; both are then averaged over batches.
+batch's labels counting as 0; both are then averaged over batches. `training.evaluation` feeds it the
+authors' batches (the paper's batch size, each test section with its mirror).
 """
 
 from __future__ import annotations

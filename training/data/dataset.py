@@ -1,9 +1,10 @@
 """PyTorch datasets over the prepared arrays (the training path) and over the raw Zenodo layout.
 
-Both give `(x, y)`: x float32 (1, H, W) with the raw values (the model normalises and resizes), y uint8
+Both give `(x, y)`: x float32 (1, H, W) with the raw values (the model scales and resizes them), y uint8
 (H, W) class indices (the training loop widens them on the device: 8x fewer label bytes to copy and
 move). With `flip_pairs` the length doubles and item i >= n is sample i - n flipped left to right, the
-paper's pairing of each sample with its mirror image. Arrays are copy-on-write memory maps opened lazily
+paper's pairing of each sample with its mirror image (`batching.py` puts a sample and its mirror in one
+batch, as the authors' loader does). Arrays are copy-on-write memory maps opened lazily
 in each process, so a dataset is cheap to send to DataLoader workers. An unflipped item shares memory
 with the dataset's map: writing to it never reaches the file, but the same dataset would return the
 written values afterwards (DataLoader batches are copies, so training never does).

@@ -28,8 +28,8 @@ def numpy_uint8(x: torch.Tensor) -> torch.Tensor:
     zero; others wrap modulo 256 (the C cast is undefined there; numpy, on x86-64, keeps the low 8 bits of
     the truncated int32, and gives 0 for NaN and for values beyond +-2**31)."""
     representable = (x >= -_INT32_LIMIT) & (x < _INT32_LIMIT)  # False for NaN
-    whole = torch.where(representable, x, torch.zeros_like(x)).trunc().to(torch.int64)
-    return whole.remainder(256).to(torch.int32)
+    whole = torch.where(representable, x, torch.zeros_like(x)).trunc().to(torch.int32)
+    return torch.bitwise_and(whole, 0xFF)  # the low byte, of negative values too (two's complement)
 
 
 @functools.lru_cache(maxsize=32)
