@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from training.data.extract import UnsafeArchiveError, archive_stem, safe_extract
+from training.data.extract import ArchiveError, UnsafeArchiveError, archive_stem, safe_extract
+from training.errors import GeofmError
 
 TREE = {
     "task/train/input/0.dat": bytes(range(256)) * 4,
@@ -152,3 +154,20 @@ def test_unknown_archive_type_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"not an archive we know")
     with pytest.raises(ValueError, match=r"data\.rar: not a known archive type"):
         safe_extract(path, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["task.zip", "task.tar.gz", "task.tar.bz2", "task.tar.xz"])
+def test_damaged_archive_is_one_sentence_naming_it(tmp_path: Path, name: str) -> None:
+    mode = {"task.tar.gz": "w:gz", "task.tar.bz2": "w:bz2", "task.tar.xz": "w:xz"}.get(name)
+    path = tmp_path / name
+    if mode is None:
+        _write_zip(path, TREE)
+    else:
+        _write_tar(path, list(TREE.items()), mode)
+    target = tmp_path / "out"
+    safe_extract(path, target)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # a download cut in half
+    with pytest.raises(ArchiveError, match=rf"{re.escape(name)}: not a readable \.") as caught:
+        safe_extract(path, target)
+    assert "\n" not in str(caught.value) and isinstance(caught.value, GeofmError)
+    assert _tree(target) == TREE  # the previous extraction stays whole

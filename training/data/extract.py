@@ -9,13 +9,17 @@ extraction leaves nothing half-written under the target's name.
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import posixpath
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from training.data.atomic import staged_dir
+from training.errors import GeofmError
 
 DEFAULT_MAX_TOTAL_BYTES = 64 * 1024**3
 """The whole record is ~14 GB uncompressed; an archive above 64 GiB is not one of its archives."""
@@ -25,7 +29,11 @@ DEFAULT_MAX_RATIO = 1000.0
 overlapping entries, xz/bz2 runs of zeros) exceed it; real seismic archives sit below 10:1."""
 
 
-class UnsafeArchiveError(ValueError):
+class ArchiveError(GeofmError, ValueError):
+    """An archive that cannot be extracted: unreadable, or unsafe."""
+
+
+class UnsafeArchiveError(ArchiveError):
     """An archive member that would escape the target folder, or an archive of absurd size."""
 
 
@@ -101,6 +109,11 @@ def _extract_tar(archive: Path, into: Path, max_total_bytes: int, max_ratio: flo
         tar.extractall(into, members=members, **filter_kwargs)
 
 
+CORRUPT_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError
+)
+"""What zipfile, tarfile and the decompressors raise for a damaged or truncated archive."""
+
 ARCHIVE_EXTRACTORS: dict[str, Callable[[Path, Path, int, float], None]] = {
     ".zip": _extract_zip,
     ".tar": _extract_tar,
@@ -140,7 +153,12 @@ def safe_extract(
     archive, target = Path(archive), Path(target)
     suffix = archive_suffix(archive)
     if suffix is None:
-        raise ValueError(f"{archive}: not a known archive type (known: {', '.join(ARCHIVE_EXTRACTORS)})")
+        raise ArchiveError(f"{archive}: not a known archive type (known: {', '.join(ARCHIVE_EXTRACTORS)})")
     with staged_dir(target) as staging:
-        ARCHIVE_EXTRACTORS[suffix](archive, staging, max_total_bytes, max_ratio)
+        try:
+            ARCHIVE_EXTRACTORS[suffix](archive, staging, max_total_bytes, max_ratio)
+        except CORRUPT_ARCHIVE_ERRORS as error:
+            # the first line only: tarfile lists every decompressor it tried on lines of their own
+            reason = (str(error).splitlines() or [type(error).__name__])[0].rstrip(":")
+            raise ArchiveError(f"{archive}: not a readable {suffix} archive ({reason})") from error
     return sorted(path for path in target.rglob("*") if path.is_file())

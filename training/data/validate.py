@@ -31,10 +31,11 @@ from training.data.layout import (
     sample_paths,
 )
 from training.data.stats import class_counts
+from training.errors import GeofmError
 from training.tasks import TaskSpec
 
 
-class DataValidationError(ValueError):
+class DataValidationError(GeofmError, ValueError):
     """The data of a task does not match the task; the message names task, split and file."""
 
 

@@ -21,6 +21,7 @@ import zenodo_get
 from zenodo_get.file_download import check_hash
 
 from training.data.extract import archive_stem, archive_suffix, safe_extract
+from training.errors import GeofmError
 from training.tasks import TaskSpec, get_task
 
 MANIFEST_NAME = "md5sums.txt"
@@ -42,12 +43,16 @@ TASK_FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
 """Lower-case name fragments that identify a task's folder in the record (ours and the authors' names)."""
 
 
-class ZenodoUnavailableError(RuntimeError):
+class ZenodoUnavailableError(GeofmError, RuntimeError):
     """Zenodo cannot be reached; the message says how to go on without it."""
 
 
-class ZenodoDownloadError(RuntimeError):
+class ZenodoDownloadError(GeofmError, RuntimeError):
     """Zenodo answered, but a file could not be fetched or failed its md5 check."""
+
+
+class TaskFolderNotFoundError(GeofmError, FileNotFoundError):
+    """The record's archives hold no folder, or several, that can be a task's."""
 
 
 def read_manifest(path: Path) -> dict[str, str]:
@@ -219,7 +224,7 @@ def _locate_task_folder(root: Path, task: TaskSpec, record_id: str) -> Path:
         return matches[0]
     found = ", ".join(str(folder.relative_to(root)) for folder in (matches or folders)) or "none"
     problem = "several folders could hold" if matches else "no folder holds"
-    raise FileNotFoundError(
+    raise TaskFolderNotFoundError(
         f"Zenodo record {record_id}: {problem} task {task.key!r} (a folder named like "
         f"{'/'.join(TASK_FOLDER_ALIASES[task.key])} with train/ and valid/ {task.input_dir}/ and "
         f"{task.label_dir}/ folders); folders with train/ and valid/ found in its archives: {found}"

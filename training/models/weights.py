@@ -21,12 +21,14 @@ from timm.models import load_state_dict
 from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import nn
 
+from training.errors import GeofmError
+
 ENCODERS = ("vit_small_patch14_dinov2", "vit_base_patch14_dinov2")
 _SHOWN_KEYS = 5
 logger = logging.getLogger("geofm")
 
 
-class WeightLoadError(RuntimeError):
+class WeightLoadError(GeofmError, RuntimeError):
     """A weight source that cannot give the encoder its weights (offline hub, unreadable or foreign file)."""
 
 
