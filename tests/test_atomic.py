@@ -21,6 +21,7 @@ import pytest
 
 from training.data.atomic import (
     OutputNotWritableError,
+    remove_stale_in,
     remove_stale_staging,
     staged_dir,
     write_atomic,
@@ -107,7 +108,8 @@ def test_a_kill_between_the_two_renames_puts_the_previous_result_back(tmp_path: 
     )
     assert not target.exists()
     assert [name.split("-")[0] for name in _siblings(target)] == [".artifacts.replaced", ".artifacts.staging"]
-    assert len(remove_stale_staging(target)) == 2
+    assert remove_stale_staging(tmp_path / "other") == []
+    assert len(remove_stale_in(tmp_path)) == 2  # as a stage does when it starts
     assert _tree(target) == {"good.txt": "good"}
     assert _siblings(target) == []
 

@@ -8,6 +8,7 @@ Temporary files and folders get the process's normal permissions (its umask), li
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -39,13 +40,9 @@ def _sibling(target: Path, kind: str) -> Path:
     )
 
 
-def _owner_is_gone(owner: str) -> bool:
-    """Whether the process named by `<host>-<pid>-<token>` has ended (never known for another host's)."""
-    parts = owner.rsplit("-", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
+def _is_gone(pid: int) -> bool:
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, owned by another user
@@ -53,19 +50,21 @@ def _owner_is_gone(owner: str) -> bool:
     return False
 
 
-def stale_siblings(target: Path) -> list[tuple[Path, str]]:
-    """The temporary siblings of `target` (with their kind) whose owning process has ended."""
-    target = Path(target)
-    prefix = f".{target.name}."
-    if not target.parent.is_dir():
+def stale_siblings(folder: Path) -> list[tuple[Path, str, str]]:
+    """The temporary files and folders in `folder` whose writer, a process of this host, has ended: each
+    with the name of the output it was for and its kind. (Another host's are never known to be stale.)"""
+    folder = Path(folder)
+    if not folder.is_dir():
         return []
+    pattern = re.compile(
+        rf"\.(?P<target>.+)\.(?P<kind>{STAGING}|{REPLACED}|{TEMPORARY})-"
+        rf"{re.escape(socket.gethostname())}-(?P<pid>\d+)-[0-9a-f]{{8}}"
+    )
     found = []
-    for entry in target.parent.iterdir():
-        if not entry.name.startswith(prefix):
-            continue
-        kind, _, owner = entry.name[len(prefix) :].partition("-")
-        if kind in (STAGING, REPLACED, TEMPORARY) and _owner_is_gone(owner):
-            found.append((entry, kind))
+    for entry in folder.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and _is_gone(int(match["pid"])):
+            found.append((entry, match["target"], match["kind"]))
     return sorted(found)
 
 
@@ -75,13 +74,24 @@ def remove_stale_staging(target: Path) -> list[Path]:
     A process killed between the two renames of `replace_dir` leaves no `target` and the previous result in
     its `replaced` sibling: that result is put back first, so `target` is never lost."""
     target = Path(target)
+    return _remove_stale(target.parent, only=target.name)
+
+
+def remove_stale_in(folder: Path) -> list[Path]:
+    """`remove_stale_staging` for every output in `folder`: what a stage calls when it starts."""
+    return _remove_stale(Path(folder), only=None)
+
+
+def _remove_stale(folder: Path, only: str | None) -> list[Path]:
     removed = []
-    for path, kind in stale_siblings(target):
-        previous = path / target.name
-        if kind == REPLACED and previous.is_dir() and not target.exists():
+    for path, name, kind in stale_siblings(folder):
+        if only is not None and name != only:
+            continue
+        previous, output = path / name, folder / name
+        if kind == REPLACED and previous.is_dir() and not output.exists():
             try:
-                previous.rename(target)
-            except OSError:  # another process restored or wrote `target` meanwhile
+                previous.rename(output)
+            except OSError:  # another process restored or wrote the output meanwhile
                 pass
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
