@@ -68,15 +68,16 @@ class Distributed:
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """The module to train through: `model` itself for one process, else a DistributedDataParallel view
-        of it (same parameters; gradients averaged across processes during backward). On CUDA, batch norm
-        layers become synchronized ones, so statistics span the global batch."""
+        of it (same parameters; gradients averaged across processes during backward). Its graph is static:
+        parameters a network never uses (some adapters of MLA, for one) keep no gradient, as with one
+        process. On CUDA, batch norm layers become synchronized ones, so statistics span the global batch."""
         if not self.active:
             return model
         if device.type != "cuda":
-            return DistributedDataParallel(model)
+            return DistributedDataParallel(model, static_graph=True)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         index = torch.cuda.current_device() if device.index is None else device.index
-        return DistributedDataParallel(model, device_ids=[index])
+        return DistributedDataParallel(model, device_ids=[index], static_graph=True)
 
     def all_sum(self, values: Array) -> Array:
         """`values` summed element-wise over every process (unchanged for one process)."""
