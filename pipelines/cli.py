@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from pipelines.commands.predict_options import add_options
 from training.errors import GeofmError
 from training.settings import Project
 
@@ -28,12 +29,6 @@ class Command:
     extra: Callable[[argparse.ArgumentParser], None] = field(default=lambda parser: None)
 
 
-def _predict_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shape", nargs=2, type=int, metavar=("HEIGHT", "WIDTH"),
-                        help="section size, needed for a raw .dat file")
-    parser.add_argument("--figure", help="also write section and prediction side by side to this PNG")
-
-
 COMMANDS: dict[str, Command] = {
     "raw": Command("raw", "Write or fetch the raw data, then validate every file."),
     "prepare": Command("prepare", "Prepare one task's arrays and data card, then validate them.", ("task",)),
@@ -41,8 +36,10 @@ COMMANDS: dict[str, Command] = {
     "report": Command("report", "Build both tables, log them to MLflow and print them."),
     "benchmark": Command("benchmark", "The whole benchmark through Dagster; prints the tables."),
     "demo": Command("benchmark", "The whole benchmark on the offline demo profile.", profile="demo"),
-    "predict": Command("predict", "Segment a section (.dat, .npy or SEG-Y) with a logged model.",
-                       ("model", "input", "output"), extra=_predict_options),
+    "predict": Command("predict", "Segment a survey (2-D/3-D SEG-Y, .npy, .dat) with a logged model.",
+                       ("model", "input", "output"), extra=add_options),
+    "predictions": Command("predictions", "Segment one configured survey (predict.surveys) with its task's "
+                           "best model.", ("survey",)),
 }
 
 

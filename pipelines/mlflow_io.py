@@ -1,5 +1,5 @@
 """Small MLflow building blocks for the benchmark store: absolute store locations, clients, parameters,
-tables, and the any-size signature and pinned requirements of a logged model."""
+tables, and the pinned requirements of a logged model."""
 
 from __future__ import annotations
 
@@ -12,16 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
-import torch
 from mlflow import MlflowClient
-from mlflow.models import ModelSignature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.types import Schema, TensorSpec
-from torch import nn
 
-MODEL_PACKAGES = ("torch", "torchvision", "timm", "peft", "numpy")
+MODEL_PACKAGES = ("torch", "torchvision", "timm", "peft", "numpy", "segyio", "tqdm", "pillow")
 SQLITE_PREFIX = "sqlite:///"
 
 
@@ -86,24 +81,6 @@ def log_frame(client: MlflowClient, run_id: str, table: pd.DataFrame, stem: str)
     log_text(client, run_id, table.to_csv(index=not plain_index), f"{stem}.csv")
     flat = table if plain_index else table.reset_index()
     _replace_table(client, run_id, flat.rename(columns=str), f"{stem}.json")
-
-
-def _any_size_spec(array: np.ndarray) -> TensorSpec:
-    """The tensor spec of `array` with its batch and two spatial sizes left free."""
-    shape = (-1, *array.shape[1:-2], -1, -1) if array.ndim >= 3 else (-1, *array.shape[1:])
-    return TensorSpec(array.dtype, shape)
-
-
-def any_size_signature(model: nn.Module, input_example: np.ndarray) -> ModelSignature:
-    """The model's signature from one forward pass on `input_example`, valid for any section size."""
-    device = next(model.parameters(), torch.empty(0)).device
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        output = model(torch.as_tensor(input_example, device=device)).float().cpu().numpy()
-    model.train(was_training)
-    return ModelSignature(inputs=Schema([_any_size_spec(np.asarray(input_example))]),
-                          outputs=Schema([_any_size_spec(output)]))
 
 
 def model_requirements() -> list[str]:

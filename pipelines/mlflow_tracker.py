@@ -1,7 +1,7 @@
 """`MlflowTracker`: the `training.tracking.Tracker` that logs one training into one MLflow run.
 
-Models are logged pickled (not `pt2`, which fixes the section size) with a signature whose batch and
-spatial sizes are free, so a registered model predicts on a raw section of any size.
+Models are logged pickled (not `pt2`, which fixes the section size), so the PyTorch flavour takes a raw
+section of any size, beside a pyfunc flavour doing tiled survey prediction (`pipelines.serving`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from torch import nn
 
-from pipelines.mlflow_io import any_size_signature, flatten_params, log_frame, model_requirements, run_url
+from pipelines import serving
+from pipelines.mlflow_io import flatten_params, log_frame, model_requirements, run_url
 from training.tracking import ModelRef
 
 
@@ -59,19 +59,14 @@ class MlflowTracker:
         else:
             raise FileNotFoundError(f"artifact to log not found: {path}")
 
-    def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef:
-        """Log `model` pickled with an any-size signature and register it under `registered_name`."""
+    def log_model(self, model: nn.Module, name: str) -> ModelRef:
+        """Log `model` with its PyTorch flavour (any section size) and a tiled pyfunc flavour (served by
+        `mlflow models serve`; see `pipelines.serving`), registered under `registered_name` if set."""
         active = mlflow.active_run()
         if active is None or active.info.run_id != self.run_id:
             raise RuntimeError(f"log_model: run {self.run_id} is not the active MLflow run")
-        info = mlflow.pytorch.log_model(
-            model,
-            name=name,
-            serialization_format="pickle",
-            signature=any_size_signature(model, input_example),
-            pip_requirements=model_requirements(),
-            registered_model_name=self.registered_name,
-        )
+        info = serving.log_model(model, name, registered_model_name=self.registered_name,
+                                 pip_requirements=model_requirements())
         if self.registered_name is None:
             return ModelRef(uri=info.model_uri)
         model_version = str(info.registered_model_version)

@@ -18,7 +18,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +259,22 @@ class BenchmarkStore:
     def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame]) -> None:
         """Both benchmark tables on this benchmark configuration's parent run."""
         self.log_tables(self.benchmark_run(settings), tables)
+
+    def best_model_of_task(self, task: str, models: Sequence[str]) -> str:
+        """`name@best` of the task's registered model whose best version has the highest validation mIoU."""
+        client, scored = self.client, []
+        for model in models:
+            name = registered_model_name(task, model)
+            try:
+                version = client.get_model_version_by_alias(name, self.best_alias)
+            except MlflowException:
+                continue
+            scored.append((float(version.tags.get(VAL_MIOU_TAG, "-inf")), f"{name}@{self.best_alias}"))
+        if not scored:
+            raise ModelNotFoundError(
+                f"no registered model of task {task!r} has a `{self.best_alias}` version in "
+                f"{self.tracking_uri}: train one first (geofm train --task {task} ...)")
+        return max(scored)[1]
 
     def load_model(self, reference: str) -> nn.Module:
         """The model `reference` names (a registered name at the best alias, `name@alias`, `name/version`,

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from torch import nn
 
@@ -38,7 +37,7 @@ class RecordingTracker:
     def log_artifact(self, path: Path) -> None:
         self.artifacts.append(Path(path))
 
-    def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef:
+    def log_model(self, model: nn.Module, name: str) -> ModelRef:
         self.models[name] = model
         return ModelRef(uri=f"memory://{name}")
 

@@ -160,7 +160,8 @@ def _imported_project_files(command: str) -> set[str]:
     files = set()
     for name in listed:
         path = Path(name)
-        if path.is_absolute() and path.suffix == ".py" and path.is_relative_to(REPO) and ".venv" not in path.parts:
+        inside = path.is_absolute() and path.is_relative_to(REPO) and ".venv" not in path.parts
+        if inside and path.suffix == ".py":
             code = [node for node in ast.parse(path.read_text()).body if not isinstance(node, ast.Expr)]
             if code or path.name != "__init__.py":
                 files.add(path.relative_to(REPO).as_posix())

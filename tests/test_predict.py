@@ -15,9 +15,8 @@ from tiny_models import TinySegmenter
 
 from pipelines.cli import main
 from pipelines.store import BenchmarkStore
-from training.data.sections import read_section
 from training.settings import load_settings
-from training.survey import ModelContract, model_contract
+from training.survey import ModelContract, model_contract, read_section
 
 SECTION = np.random.default_rng(0).normal(size=(24, 40)).astype(np.float32)
 """24 time samples (rows) by 40 traces (columns)."""
@@ -71,7 +70,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TinySegment
     model = TinySegmenter(num_classes=2, input_mean=0.1, input_std=0.5, training_shape=SECTION.shape)
     parent = store.parent_run("predict-test", {})
     with store.child_run(parent, "das-tiny", registered_name="geofm-das-tiny") as tracker:
-        ref = tracker.log_model(model, "model", SECTION[None, None])
+        ref = tracker.log_model(model, "model")
     store.promote(ref, val_miou=0.5)
     return root, model
 
@@ -94,6 +93,7 @@ def test_predict_writes_the_models_classes_and_a_figure(
             str(output),
             "--figure",
             str(figure),
+            "--no-amplitude-mapping",
         ]
     )
     assert status == 0
@@ -104,7 +104,7 @@ def test_predict_writes_the_models_classes_and_a_figure(
     np.testing.assert_array_equal(classes, expected)
     assert 0 < expected.sum() < expected.size
     assert figure.stat().st_size > 0
-    assert sorted(path.name for path in output.parent.iterdir()) == ["classes.npy"]
+    assert sorted(path.name for path in output.parent.iterdir()) == ["classes.json", "classes.npy", "classes.sgy"]
 
 
 def test_a_registered_model_carries_its_training_shape_and_input_range(

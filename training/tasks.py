@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from training.lookup import lookup
 
 PATCH_SIZE = 14
+RECORD_INPUT_RANGE = (0.0, 255.0)
+"""The amplitude range of every task's input sections in the record (the authors' uint8 cast assumes it)."""
 
 
 @dataclass(frozen=True)

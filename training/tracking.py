@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 from torch import nn
 
@@ -42,7 +41,7 @@ class Tracker(Protocol):
 
     def log_artifact(self, path: Path) -> None: ...
 
-    def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef: ...
+    def log_model(self, model: nn.Module, name: str) -> ModelRef: ...
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
 

@@ -1,29 +1,43 @@
-"""`geofm predict`: segment a section of your own (.dat, .npy or SEG-Y) with a logged model."""
+"""`geofm predict`: segment a survey of your own (2-D or 3-D SEG-Y, .npy, raw .dat) with a logged model;
+options left out take their value from params.yaml's `predict` section."""
 
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
-import numpy as np
-
+from pipelines.mlflow_io import model_uri
 from pipelines.store import BenchmarkStore
-from training.data.atomic import write_atomic
-from training.data.sections import read_section
-from training.inference import predict_section, prediction_figure
 from training.settings import Project
+from training.stages.predictions import amplitude, read_options, tiling
+from training.survey import SurveyPrediction, predict_survey
+
+
+def describe(result: SurveyPrediction) -> str:
+    """What was written, the classes found and the amplitude mapping used, for the terminal."""
+    counts = ", ".join(f"{c}: {n}" for c, n in enumerate(result.class_counts))
+    mapping = result.amplitude_mapping
+    mapped = ("amplitudes used as given" if mapping is None else
+              f"amplitudes clipped to [{mapping.clip_low:.6g}, {mapping.clip_high:.6g}] (percentiles "
+              f"{mapping.percentiles[0]:g}/{mapping.percentiles[1]:g}) and mapped to "
+              f"[{mapping.target_low:g}, {mapping.target_high:g}]")
+    written = ", ".join(str(path) for path in (result.paths.classes, result.paths.segy, result.paths.metadata,
+                                               result.figure) if path is not None)
+    return (f"{result.source}: {result.sections} sections of a {'x'.join(map(str, result.survey_shape))} "
+            f"survey in {result.seconds:.1f} s -> {written}\npixels per class: {counts}; {mapped}")
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
+    settings = project.settings.predict
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
-    section = read_section(Path(args.input), tuple(args.shape) if args.shape else None)
-    classes = predict_section(store.load_model(args.model), section)
-    output, array = Path(args.output), io.BytesIO()
-    np.save(array, classes)
-    write_atomic(output, array.getvalue())
-    if args.figure:
-        prediction_figure(Path(args.figure), f"{args.model}: {Path(args.input).name}", section, classes)
-    counts = np.bincount(classes.reshape(-1))
-    print(f"{args.input}: {section.shape[0]}x{section.shape[1]} section -> {output} "
-          f"(pixels per class: {', '.join(f'{c}: {n}' for c, n in enumerate(counts))})")
+    percentiles = None if args.no_amplitude_mapping else (tuple(args.percentiles) if args.percentiles
+                                                          else "settings")
+    result = predict_survey(
+        store.load_model(args.model), Path(args.input), Path(args.output),
+        direction=args.direction or settings.direction,
+        read=read_options(settings, tuple(args.shape) if args.shape else None, args.line_2d),
+        tiling=tiling(settings), amplitude=amplitude(settings, percentiles),
+        probabilities=args.probabilities or settings.probabilities,
+        figure=Path(args.figure) if args.figure else None, figure_inline=args.figure_inline,
+        provenance={"model": model_uri(args.model, store.best_alias)})
+    print(describe(result))

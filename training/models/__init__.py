@@ -21,7 +21,7 @@ from training.models.patch_grid import vit_for_grid
 from training.models.segmenter import UNET_FORWARDS, RawSectionModel, UNetSegmenter, VitSegmenter
 from training.models.unet import UNet
 from training.models.weights import ENCODERS, WeightLoadError, create_vit
-from training.tasks import TaskSpec
+from training.tasks import RECORD_INPUT_RANGE, TaskSpec
 
 __all__ = [
     "ENCODERS",
@@ -96,13 +96,13 @@ def build_model(
     state dict; `finetune`: frozen | full | lora (ViT networks only); `input_scaling`: zscore (with
     `input_mean`/`input_std`) | authors (see `input_scaling.py`); `unet_forward`: geofm | authors (the
     UNet only). The ViT is fixed to the task's patch grid, its position embeddings resampled once by the
-    official DINOv2 formula. The model records `weights_source` and `finetune_mode` as attributes for
-    the run's params."""
+    official DINOv2 formula. The model records `weights_source` and `finetune_mode` (for the run's params),
+    `training_shape` and `input_range` (for survey prediction) as attributes."""
     try:
         builder = _BUILDERS[network]
     except KeyError:
         raise ValueError(f"unknown network {network!r}; known networks: {', '.join(NETWORKS)}") from None
-    return builder(
+    model = builder(
         task,
         encoder=encoder,
         weights=weights,
@@ -113,6 +113,10 @@ def build_model(
         input_scaling=input_scaling,
         unet_forward=unet_forward,
     )
+    # What survey prediction needs (training.survey.contract): the tile size, the amplitude convention.
+    model.training_shape = task.shape
+    model.input_range = RECORD_INPUT_RANGE
+    return model
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from training.settings.schema import Section
+from training.settings.base import Section
 
 Executor = Literal["in_process", "multiprocess", "k8s"]
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]

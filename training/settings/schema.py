@@ -10,25 +10,19 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from training.catalog import ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
+from training.settings.base import Section, Size, TaskKey
+from training.settings.predict import PredictSettings
 from training.tasks import TASKS, TaskSpec, get_task
 
-Size = Annotated[int, Field(gt=0)]
-TaskKey = Annotated[str, AfterValidator(lambda key: get_task(key).key)]
 ModelKeyText = Annotated[str, AfterValidator(lambda key: parse_model_key(key).key)]
 Encoder = Literal[ENCODERS]  # type: ignore[valid-type]
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
-
-
-class Section(BaseModel):
-    """A settings section: immutable, unknown keys refused; YAML lists are read as tuples."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SyntheticSettings(Section):
@@ -144,6 +138,7 @@ class Settings(Section):
     train: TrainSettings = Field(default_factory=TrainSettings, description="")
     outputs: OutputSettings = Field(default_factory=OutputSettings, description="")
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="")
+    predict: PredictSettings = Field(default_factory=PredictSettings, description="")
 
     @field_validator("tasks")
     @classmethod
@@ -178,3 +173,5 @@ def _unique(kind: str, keys: tuple[str, ...]) -> tuple[str, ...]:
     if repeated:
         raise ValueError(f"{kind} {repeated[0]!r} is listed twice")
     return keys
+
+

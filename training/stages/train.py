@@ -25,12 +25,12 @@ from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, 
 from training.data.prepare import read_stats
 from training.data.stats import class_counts
 from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, evaluate, fit
-from training.inference import predict_section, prediction_figure
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
 from training.stages.outputs import ARTIFACTS_DIR, CARD_FILE, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
+from training.survey import predict_section, prediction_figure
 from training.tasks import TaskSpec
 from training.tracking import ModelRef, Tracker
 
@@ -231,9 +231,8 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     evaluation = evaluate(model, sets["test"], task.num_classes, job.fit.batch_size, job.fit.device)
     baseline = majority_baseline_miou(job.paths, task)
     tables = _score_tables(evaluation, task.num_classes)
-    section, _ = sets["test"].read_sample(0)
     merged = merge_lora(model).cpu().eval()
-    model_ref = tracker.log_model(merged, "model", np.array(section, dtype=np.float32)[None, None])
+    model_ref = tracker.log_model(merged, "model")
     result = _result(job, checkpoints.name, fitted, evaluation, baseline, model, model_ref)
     _log_scores(result, tables, tracker)
     _write_run_files(job, result, tables, merged, sets["test"], tracker)

@@ -1,0 +1,21 @@
+"""The options of `geofm predict` (argparse only: the parser is built for every command, so this module
+imports nothing heavy)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shape", nargs="+", type=int, metavar="SIZE",
+                        help="shape of a raw .dat: SAMPLES TRACES, or INLINES CROSSLINES SAMPLES")
+    parser.add_argument("--direction", choices=("inline", "crossline", "both"),
+                        help="slices predicted through a volume (both: probabilities averaged)")
+    parser.add_argument("--line-2d", action="store_true", help="a SEG-Y without geometry: one 2-D line")
+    parser.add_argument("--percentiles", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                        help="amplitude clip percentiles over the whole survey (default: params.yaml's)")
+    parser.add_argument("--no-amplitude-mapping", action="store_true",
+                        help="the survey is already in the model's training range ([0, 255])")
+    parser.add_argument("--probabilities", action="store_true", help="also write per-class probabilities")
+    parser.add_argument("--figure", help="also write an inline (section | prediction overlay) to this PNG")
+    parser.add_argument("--figure-inline", type=int, help="the inline number of the figure (default: middle)")
