@@ -104,7 +104,8 @@ def test_predict_writes_the_models_classes_and_a_figure(
     np.testing.assert_array_equal(classes, expected)
     assert 0 < expected.sum() < expected.size
     assert figure.stat().st_size > 0
-    assert sorted(path.name for path in output.parent.iterdir()) == ["classes.json", "classes.npy", "classes.sgy"]
+    written = sorted(path.name for path in output.parent.iterdir())
+    assert written == ["classes.json", "classes.npy", "classes.sgy"]
 
 
 def test_a_registered_model_carries_its_training_shape_and_input_range(
