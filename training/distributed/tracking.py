@@ -9,7 +9,6 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from torch import nn
 
@@ -32,7 +31,7 @@ class SilentTracker:
     def log_artifact(self, path: Path) -> None:
         pass
 
-    def log_model(self, model: nn.Module, name: str, input_example: np.ndarray) -> ModelRef:
+    def log_model(self, model: nn.Module, name: str) -> ModelRef:
         return ModelRef(uri="")
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
