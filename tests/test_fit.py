@@ -327,7 +327,8 @@ def test_fit_follows_the_schedule_at_every_step_with_a_partial_last_batch(tmp_pa
 def test_defaults_are_the_papers_and_match_the_train_settings() -> None:
     paper = TrainSettings().model_dump()
     assert paper["batch_size"] == "paper"  # resolved per task by the stage, not by FitConfig
-    config = FitConfig.from_mapping({**paper, "batch_size": 4})
+    seeds = paper.pop("seeds")
+    config = FitConfig.from_mapping({**paper, "batch_size": 4, "seed": seeds[0]})
     assert config == FitConfig()
     assert (config.lr, config.weight_decay, config.betas, config.epochs) == (1e-5, 0.01, (0.7, 0.999), 100)
     assert (config.loss, config.seed, config.schedule) == ("weighted_dice", 1234, "constant")

@@ -35,6 +35,7 @@ from training.checkpoint import (
     save_atomic,
     trainable_state,
 )
+from training.data.batching import BATCH_COMPOSITIONS, training_batches
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import GeofmError
 from training.losses import LOSSES, build_loss
@@ -63,6 +64,7 @@ class FitConfig:
     seed: int = 1234
     num_workers: int = 0
     device: str = "auto"
+    batch_composition: str = "shuffled"
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):
@@ -79,6 +81,7 @@ class FitConfig:
             "loss": self.loss in LOSSES,
             "seed": _is_int(self.seed, minimum=0),
             "num_workers": _is_int(self.num_workers, minimum=0),
+            "batch_composition": self.batch_composition in BATCH_COMPOSITIONS,
         }
         bad = [name for name, ok in valid.items() if not ok]
         if bad:
@@ -250,9 +253,23 @@ def _resume(path: Path, config: FitConfig, model: nn.Module, frozen: str, optimi
 
 
 def _loader(dataset: Dataset, batch_size: int, config: FitConfig, device: torch.device,
-            generator: torch.Generator | None = None, sampler: Sampler[int] | None = None) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=generator is not None, generator=generator,
-                      sampler=sampler, num_workers=config.num_workers, pin_memory=device.type == "cuda")
+            sampler: Sampler[int] | None = None) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.num_workers,
+                      pin_memory=device.type == "cuda")
+
+
+def _training_loader(dataset: Dataset, batch_size: int, config: FitConfig, device: torch.device,
+                     generator: torch.Generator) -> DataLoader:
+    """One epoch's batches of one process, composed as `config.batch_composition` says."""
+    batches = training_batches(config.batch_composition, dataset, batch_size, generator)
+    return DataLoader(dataset, batch_sampler=batches, generator=generator, num_workers=config.num_workers,
+                      pin_memory=device.type == "cuda")
+
+
+def _steps_per_epoch(train_set: Dataset, batch_size: int, config: FitConfig, distributed: Distributed) -> int:
+    if distributed.world_size > 1:
+        return math.ceil(distributed.local_length(train_set) / batch_size)
+    return len(training_batches(config.batch_composition, train_set, batch_size, torch.Generator()))
 
 
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int, config: FitConfig,
@@ -276,13 +293,17 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError("the model has no trainable parameter")
+    if distributed.world_size > 1 and config.batch_composition != "shuffled":
+        raise ValueError(f"train.batch_composition {config.batch_composition!r} runs in one process only; "
+                         "use 'shuffled' with several processes (the distributed sampler keeps each sample's "
+                         "mirror on the same process)")
     model.to(device)
     batch_size = distributed.local_batch(config.batch_size)
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas,
                                   weight_decay=config.weight_decay, fused=device.type == "cuda")
     scheduler = build_scheduler(config.schedule, optimizer, epochs=config.epochs,
                                 warmup_epochs=config.warmup_epochs,
-                                steps_per_epoch=math.ceil(distributed.local_length(train_set) / batch_size))
+                                steps_per_epoch=_steps_per_epoch(train_set, batch_size, config, distributed))
     loss_fn = build_loss(config.loss, num_classes)
     val_loader = _loader(val_set, batch_size, config, device, sampler=distributed.eval_sampler(val_set))
     last_path = Path(checkpoint_dir) / LAST_CHECKPOINT
@@ -297,8 +318,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         sampler = distributed.train_sampler(train_set, seed=config.seed, epoch=epoch)
-        shuffle = torch.Generator().manual_seed(config.seed + epoch) if sampler is None else None
-        loader = _loader(train_set, batch_size, config, device, shuffle, sampler)
+        loader = (_loader(train_set, batch_size, config, device, sampler) if sampler is not None else
+                  _training_loader(train_set, batch_size, config, device,
+                                   torch.Generator().manual_seed(config.seed + epoch)))
         train_loss, train_scores = _reduced(distributed, *_train_epoch(
             trained, loader, loss_fn, optimizer, scheduler, num_classes, device, epoch, config.epochs))
         validation = _evaluation_pass(model, val_loader, num_classes, device, loss_fn, desc="validate")

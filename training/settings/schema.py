@@ -16,6 +16,7 @@ from training.catalog import ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
 from training.settings.base import Section, Size, TaskKey
+from training.settings.orchestration import OrchestrationSettings
 from training.settings.predict import PredictSettings
 from training.tasks import TASKS, TaskSpec, get_task
 
@@ -58,6 +59,12 @@ class ModelSettings(Section):
     weights: str = Field("hub", min_length=1,
                          description="`hub`, `none` (random, for offline demos) or a .pth/.safetensors path")
     lora_rank: int = Field(8, ge=1, description="rank of the LoRA adapters on `attn.qkv` and `attn.proj`")
+    input_scaling: Literal["zscore", "authors"] = Field(
+        "zscore", description="`zscore`: the train split's mean/std; `authors`: uint8 cast, Pillow bilinear "
+                              "resize to the ViT grid, /255 (UNet: /255), as the authors' code")
+    unet_forward: Literal["geofm", "authors"] = Field(
+        "geofm", description="`geofm`: the bottleneck upsampled into the decoder; `authors`: zero-padded, as "
+                             "their forward")
 
 
 class TrainSettings(Section):
@@ -79,6 +86,9 @@ class TrainSettings(Section):
         description="seeds of initialization and data order: every model trains once per seed, the "
                     "report shows mean +- std")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    batch_composition: Literal["shuffled", "mirror_pairs"] = Field(
+        "shuffled", description="`shuffled`: mirror images are independent items; `mirror_pairs`: each batch "
+                                "holds `batch_size` samples and their mirrors, as the authors'")
     device: str = Field("auto", min_length=1, description="`auto` (CUDA when present), `cpu`, `cuda:N`")
 
     @field_validator("batch_size")
@@ -139,6 +149,7 @@ class Settings(Section):
     outputs: OutputSettings = Field(default_factory=OutputSettings, description="")
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="")
     predict: PredictSettings = Field(default_factory=PredictSettings, description="")
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings, description="")
 
     @field_validator("tasks")
     @classmethod

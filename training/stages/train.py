@@ -24,7 +24,8 @@ from training.data.dataset import PreparedDataset
 from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
 from training.data.prepare import read_stats
 from training.data.stats import class_counts
-from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, evaluate, fit
+from training.evaluation import evaluate_with_mirrors
+from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, fit
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything
@@ -104,7 +105,7 @@ def fit_config(train: TrainSettings, task: TaskSpec, seed: int) -> FitConfig:
     return FitConfig(epochs=train.epochs, batch_size=train.batch_size_for(task), lr=train.lr,
                      weight_decay=train.weight_decay, betas=train.betas, warmup_epochs=train.warmup_epochs,
                      schedule=train.schedule, loss=train.loss, seed=seed, num_workers=train.num_workers,
-                     device=train.device)
+                     device=train.device, batch_composition=train.batch_composition)
 
 
 def weights_source(settings: Settings, root: Path) -> str:
@@ -119,14 +120,16 @@ def _build(job: _Job, root: Path) -> RawSectionModel:
     return build_model(job.model_id.network, job.task, encoder=job.settings.model.encoder,
                        weights=weights_source(job.settings, root), finetune=job.model_id.mode,
                        lora_rank=job.settings.model.lora_rank, input_mean=float(stats["mean"]),
-                       input_std=float(stats["std"]))
+                       input_std=float(stats["std"]), input_scaling=job.settings.model.input_scaling,
+                       unet_forward=job.settings.model.unet_forward)
 
 
 def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
     tracker.log_params({
         "task": job.task.key, "model": job.model_id.key, "network": job.model_id.network,
         "finetune": job.model_id.mode, "encoder": job.settings.model.encoder, "weights": model.weights_source,
-        "lora_rank": job.settings.model.lora_rank, "shape": list(job.task.shape),
+        "lora_rank": job.settings.model.lora_rank, "input_scaling": job.settings.model.input_scaling,
+        "unet_forward": job.settings.model.unet_forward, "shape": list(job.task.shape),
         "num_classes": job.task.num_classes, "data_source": job.settings.data.source,
         "profile": job.settings.profile, **{f"fit.{k}": v for k, v in vars(job.fit).items()},
     })
@@ -228,7 +231,8 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     checkpoints = checkpoint_dir(job)
     fitted = fit(model, sets["train"], sets["val"], task.num_classes, job.fit, checkpoints,
                  callbacks=[tracker, *callbacks])
-    evaluation = evaluate(model, sets["test"], task.num_classes, job.fit.batch_size, job.fit.device)
+    evaluation = evaluate_with_mirrors(model, sets["test"], task.num_classes, task.paper_batch_size,
+                                       job.fit.device)
     baseline = majority_baseline_miou(job.paths, task)
     tables = _score_tables(evaluation, task.num_classes)
     merged = merge_lora(model).cpu().eval()
