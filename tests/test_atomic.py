@@ -226,7 +226,7 @@ def read_only_dir() -> Iterator[Path]:
     folder.chmod(0o755)
     (folder / "raw").chmod(0o555)
     yield folder / "raw"
-    (folder / "raw").chmod(0o755)
+    subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
     subprocess.run(["rm", "-rf", str(folder)], check=True)
 
 
@@ -243,4 +243,22 @@ def test_an_unwritable_folder_is_one_sentence_naming_it(read_only_dir: Path) -> 
     synthetic = _in_unprivileged_child(lambda: write_synthetic_dataset(read_only_dir, tasks, 2, 1, seed=0))
     assert synthetic.startswith(f"OutputNotWritableError: cannot write {read_only_dir / 'das'}: Permission")
     assert "\n" not in synthetic
+
+
+def test_a_read_only_output_folder_is_kept_whole_and_named(read_only_dir: Path) -> None:
+    """A writable parent, but the output itself read-only: it cannot be moved aside to be replaced."""
+    parent = read_only_dir.parent / "writable"
+    (parent / "das").mkdir(parents=True)
+    (parent / "das" / "old.txt").write_text("old")
+    parent.chmod(0o777)
+    (parent / "das").chmod(0o555)
+
+    def stage() -> None:
+        with staged_dir(parent / "das") as staging:
+            (staging / "new.txt").write_text("new")
+
+    answer = _in_unprivileged_child(stage)
+    assert answer.startswith(f"OutputNotWritableError: cannot write {parent / 'das'}: Permission denied")
+    assert sorted(path.name for path in parent.iterdir()) == ["das"]  # no staging or replaced leftovers
+    assert _tree(parent / "das") == {"old.txt": "old"}
     assert issubclass(OutputNotWritableError, GeofmError) and issubclass(OutputNotWritableError, OSError)

@@ -131,11 +131,16 @@ def replace_dir(staged: Path, target: Path) -> None:
         _rename(staged, target, target)
         return
     previous = _make_sibling_dir(target, REPLACED)
-    _rename(target, previous / target.name, target)
+    try:
+        _rename(target, previous / target.name, target)
+    except OutputNotWritableError:
+        previous.rmdir()
+        raise
     try:
         _rename(staged, target, target)
     except OutputNotWritableError:
         (previous / target.name).rename(target)
+        previous.rmdir()
         raise
     shutil.rmtree(previous)
 
