@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from pipelines.commands.predict_options import add_options
+from pipelines.commands.options import add_import_options, add_options
 from training.errors import GeofmError
 from training.settings import Project
 
@@ -38,6 +38,8 @@ COMMANDS: dict[str, Command] = {
     "demo": Command("benchmark", "The whole benchmark on the offline demo profile.", profile="demo"),
     "predict": Command("predict", "Segment a survey (2-D/3-D SEG-Y, .npy, .dat) with a logged model.",
                        ("model", "input", "output"), extra=add_options),
+    "import": Command("import_authors", "Register a model trained with the authors' scripts.",
+                      ("task", "model", "checkpoint"), extra=add_import_options),
     "predictions": Command("predictions", "Segment one configured survey (predict.surveys) with its task's "
                            "best model.", ("survey",)),
 }

@@ -1,5 +1,5 @@
-"""The options of `geofm predict` (argparse only: the parser is built for every command, so this module
-imports nothing heavy)."""
+"""The options of `geofm predict` and `geofm import` (argparse only: the parser is built for every command,
+so this module imports nothing heavy)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probabilities", action="store_true", help="also write per-class probabilities")
     parser.add_argument("--figure", help="also write an inline (section | prediction overlay) to this PNG")
     parser.add_argument("--figure-inline", type=int, help="the inline number of the figure (default: middle)")
+
+
+def add_import_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lora", help="the authors' LoRA factors file (loralib.lora_state_dict), for "
+                                       "-lora models")
+    parser.add_argument("--lora-in-weights", action="store_true",
+                        help="the checkpoint's weights already hold the LoRA update (saved in eval mode)")
