@@ -24,10 +24,7 @@ PAPER_PARAMETER_COUNTS = {
 }
 VIT_NETWORKS = tuple(name for name in NETWORKS if name != "unet")
 
-pytestmark = [
-    pytest.mark.usefixtures("single_torch_thread"),
-    pytest.mark.filterwarnings("ignore:weights='none'"),
-]
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def test_networks_are_the_benchmarks_five() -> None:
