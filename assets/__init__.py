@@ -1,6 +1,7 @@
 """The benchmark as Dagster assets, thin wrappers over the stage functions of `training.stages`.
 
-raw_data -> prepared_data (per task) -> trained_model (per task x model) -> benchmark_report.
+raw_data -> prepared_data (per task) -> trained_model (per task x model) -> benchmark_report, and
+trained_model -> predictions (per configured survey).
 
 The assets are built for the tasks and models of the settings (`build_benchmark_assets`) and take two
 typed resources, so this package never imports `pipelines` (imports point training <- assets <- pipelines):
@@ -17,14 +18,18 @@ import dagster as dg
 
 from assets.data import build_prepared_data, raw_data
 from assets.partitions import DVC_STAGE, model_partitions, task_partitions
+from assets.predictions import build_predictions
 from assets.report import build_benchmark_report
 from assets.training import build_trained_model
 
 __all__ = ["DVC_STAGE", "build_benchmark_assets"]
 
 
-def build_benchmark_assets(tasks: Sequence[str], models: Sequence[str]) -> list[dg.AssetsDefinition]:
-    """The four benchmark assets, partitioned over `tasks` and `tasks` x `models`."""
+def build_benchmark_assets(tasks: Sequence[str], models: Sequence[str],
+                           surveys: Sequence[str] = ()) -> list[dg.AssetsDefinition]:
+    """The four benchmark assets, partitioned over `tasks` and `tasks` x `models`, and the predictions of
+    the configured `surveys` (one partition each) when there are any."""
     prepared_data = build_prepared_data(task_partitions(tasks))
     trained_model = build_trained_model(model_partitions(tasks, models), prepared_data)
-    return [raw_data, prepared_data, trained_model, build_benchmark_report(trained_model)]
+    assets = [raw_data, prepared_data, trained_model, build_benchmark_report(trained_model)]
+    return assets + ([build_predictions(list(surveys), trained_model)] if surveys else [])

@@ -32,16 +32,20 @@ STAGE_JOBS = {
 
 def build_definitions(project: Project, orchestration: OrchestrationSettings | None = None) -> dg.Definitions:
     """The definitions for the tasks and models of `project`'s settings, run by the executor of
-    `orchestration` (default: in one process); each training leases its device from the machine's pool."""
+    `orchestration` (default: the settings' own); each training leases its device from the machine's pool."""
     jobs = [dg.define_asset_job(name, selection=[asset], description=description)
             for name, (asset, description) in STAGE_JOBS.items()]
-    settings, orchestration = project.settings, orchestration or OrchestrationSettings()
+    if project.settings.predict.surveys:
+        jobs.append(dg.define_asset_job("predictions", selection=["predictions"],
+                                        description="Each configured survey, segmented."))
+    settings = project.settings
+    orchestration = orchestration or settings.orchestration
     store = BenchmarkStore.for_project(settings.mlflow, project.root)
     # Built where a step runs (its own process, or its Kubernetes pod), so it counts that machine's GPUs.
     devices = dg.ResourceDefinition(lambda _: DevicePool.for_settings(orchestration, settings.train.device),
                                     description="the device pool a training leases its GPU(s) from")
     return dg.Definitions(
-        assets=build_benchmark_assets(settings.tasks, settings.models),
+        assets=build_benchmark_assets(settings.tasks, settings.models, list(settings.predict.surveys)),
         jobs=jobs,
         resources={"project": project, "mlflow": store, "devices": devices},
         executor=build_executor(orchestration, profile=settings.profile, tracking_uri=store.tracking_uri,
