@@ -182,6 +182,15 @@ def test_non_finite_raw_input_stops_preparation(raw_dir: Path, tmp_path: Path) -
     assert not (tmp_path / "prepared" / "das").exists()
 
 
+def test_card_of_non_finite_inputs_names_the_sample(raw_dir: Path) -> None:
+    broken = raw_dir / "das/valid/image/1.dat"
+    inputs = np.fromfile(broken, dtype="<f4")
+    inputs[3] = np.inf
+    inputs.tofile(broken)
+    with pytest.raises(DataValidationError, match=r"'das', split 'valid', sample 1 under .*raw: inputs hold"):
+        data_card(raw_dir, DAS, layout="raw")
+
+
 def test_stats_of_an_unprepared_task_say_to_prepare_it(tmp_path: Path) -> None:
     expected = r"stats\.json not found: run the prepare stage for task 'das'"
     with pytest.raises(MissingInputError, match=expected):

@@ -13,7 +13,8 @@ import pandas as pd
 
 from training.data.dataset import PreparedDataset, RawDataset
 from training.data.layout import PREPARED_SPLITS, RAW_SPLITS
-from training.data.stats import RunningMoments, class_counts
+from training.data.stats import NonFiniteError, RunningMoments, class_counts
+from training.data.validate import DataValidationError
 from training.lookup import lookup
 from training.tasks import TaskSpec
 
@@ -95,5 +96,10 @@ def data_card(root: Path, task: TaskSpec, layout: str = "prepared") -> pd.DataFr
         scratch = np.empty(task.shape, dtype=bool)
         for index in range(count):
             inputs, labels = read_sample(index)
-            tally.add(inputs, class_counts(labels, task.num_classes, scratch))
+            try:
+                tally.add(inputs, class_counts(labels, task.num_classes, scratch))
+            except NonFiniteError:
+                raise DataValidationError(
+                    f"task {task.key!r}, split {split!r}, sample {index} under {root}: inputs hold NaN or inf"
+                ) from None
     return card_table(tallies)
