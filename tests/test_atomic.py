@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data.atomic import (
+from training.atomic import (
     OutputNotWritableError,
     remove_stale_in,
     remove_stale_staging,
@@ -68,7 +68,7 @@ def test_staging_of_a_killed_writer_is_removed_when_the_next_stage_starts(tmp_pa
     pid = _killed_at_ready(
         """
         import time
-        from training.data.atomic import staged_dir
+        from training.atomic import staged_dir
         with staged_dir(T) as staging:
             (staging / "half.txt").write_text("half")
             print("ready", flush=True)
@@ -92,7 +92,7 @@ def test_a_kill_between_the_two_renames_puts_the_previous_result_back(tmp_path: 
     _killed_at_ready(
         """
         import os, pathlib, signal
-        from training.data.atomic import staged_dir
+        from training.atomic import staged_dir
         rename, renames = pathlib.Path.rename, []
         def killed_on_second_rename(self, to):
             renames.append(to)
@@ -128,7 +128,7 @@ def test_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path
     write_atomic(path, "old")
     _killed_at_ready(
         """
-        from training.data.atomic import write_atomic_with
+        from training.atomic import write_atomic_with
         def write(handle):
             handle.write(b"half")
             handle.flush()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from zenodo_standin import ZenodoStandin, route_zenodo_to
 
+from training.atomic import OutputNotWritableError
 from training.data import zenodo
-from training.data.atomic import OutputNotWritableError
 from training.data.extract import ArchiveError, UnsafeArchiveError
 from training.data.splits import SplitError
 from training.data.validate import DataValidationError

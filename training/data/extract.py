@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from training.data.atomic import staged_dir
+from training.atomic import staged_dir
 from training.errors import GeofmError
 
 DEFAULT_MAX_TOTAL_BYTES = 64 * 1024**3

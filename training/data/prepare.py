@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from training.data.atomic import staged_dir
+from training.atomic import staged_dir
 from training.data.card import CARD_FILE, SplitTally, card_csv, card_table
 from training.data.layout import (
     PREPARED_SPLITS,

@@ -90,6 +90,9 @@ class TrainSettings(Section):
         "shuffled", description="`shuffled`: mirror images are independent items; `mirror_pairs`: each batch "
                                 "holds `batch_size` samples and their mirrors, as the authors'")
     device: str = Field("auto", min_length=1, description="`auto` (CUDA when present), `cpu`, `cuda:N`")
+    lock_wait_seconds: float = Field(
+        0.0, ge=0, description="how long a training waits for another one training into the same checkpoint "
+                               "folder (0: refused at once, naming the folder; .inf: as long as it takes)")
 
     @field_validator("batch_size")
     @classmethod

@@ -13,14 +13,14 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 ARTIFACTS_DIR = "artifacts"
 SEEDS_DIR = "seeds"
-CARD_FILE = "card.csv"
 REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv", "miou_std.csv", "mpa_std.csv")
-STAGES = ("raw", "prepare", "train", "report")
+STAGES = ("raw", "prepare", "train", "report", "predictions")
 
 
 def stage_outputs(settings: Settings, stage: str, task: str | None = None,
                   model: str | None = None) -> list[str]:
-    """The paths (relative to the root) that one stage instance writes."""
+    """The paths (relative to the root) that one stage instance writes (`task` names the survey of the
+    `predictions` stage, whose partitions are surveys)."""
     paths = ProjectPaths.of(settings, Path("."))
     run = paths.run_dir(task or "", model or "")
     outputs = {
@@ -28,6 +28,7 @@ def stage_outputs(settings: Settings, stage: str, task: str | None = None,
         "prepare": [prepared_task_dir(paths.prepared_dir, task or "")],
         "train": [run / METRICS_FILE, run / HISTORY_FILE, run / SEEDS_DIR],
         "report": [paths.reports_dir / name for name in REPORT_FILES],
+        "predictions": [paths.root / settings.predict.output_dir / (task or "")],
     }
     return [paths.relative(path) for path in outputs[stage]]
 

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.data.atomic import write_atomic
-from training.data.card import data_card
+from training.data.card import CARD_FILE, read_card
 from training.data.prepare import prepare_task
 from training.data.validate import ValidationSummary, validate_prepared
 from training.settings import ProjectPaths, Settings
-from training.stages.outputs import CARD_FILE
 
 
 @dataclass(frozen=True)
@@ -29,9 +27,7 @@ def prepare(settings: Settings, root: Path, task_key: str) -> PreparedTask:
     task = settings.task(task_key)
     folder = prepare_task(paths.raw_dir, paths.prepared_dir, task, settings.data.val_fraction,
                           settings.data.split_seed)
-    card = data_card(paths.prepared_dir, task)
-    write_atomic(folder / CARD_FILE, card.to_csv())
-    return PreparedTask(folder, card)
+    return PreparedTask(folder, read_card(folder / CARD_FILE))
 
 
 def validate_prepared_data(settings: Settings, root: Path, task_key: str) -> ValidationSummary:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.data.atomic import write_atomic
+from training.atomic import remove_stale_in, write_atomic
 from training.errors import MissingInputError
 from training.report import benchmark_tables, tables_markdown
 from training.settings import ProjectPaths, Settings
@@ -27,6 +27,7 @@ class Report:
 def build_report(settings: Settings, root: Path) -> Report:
     """Collect every configured run's metrics.json into the two tables and write them to the reports dir."""
     paths = ProjectPaths.of(settings, root)
+    remove_stale_in(paths.reports_dir)
     results, missing = [], []
     for task_key in settings.tasks:
         for model_key in settings.models:

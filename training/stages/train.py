@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from training.atomic import staged_dir, write_atomic
 from training.catalog import ModelKey
-from training.data.atomic import staged_dir, write_atomic
+from training.data.card import CARD_FILE
 from training.data.dataset import PreparedDataset
 from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
 from training.data.prepare import read_stats
@@ -30,7 +31,7 @@ from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
-from training.stages.outputs import ARTIFACTS_DIR, CARD_FILE, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
+from training.stages.outputs import ARTIFACTS_DIR, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
 from training.survey import predict_section, prediction_figure
 from training.tasks import TaskSpec
 from training.tracking import ModelRef, Tracker

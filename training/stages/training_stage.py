@@ -17,12 +17,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.data.atomic import write_atomic
+from training.atomic import remove_stale_in, write_atomic
 from training.fit import FitCallback
 from training.locking import checkpoint_lock
 from training.settings import ProjectPaths, Settings
 from training.stages.outputs import HISTORY_FILE, METRICS_FILE
-from training.stages.train import TrainingResult, checkpoint_folder, finished_result, train_and_evaluate
+from training.stages.train import (
+    TrainingResult,
+    checkpoint_folder,
+    finished_result,
+    seed_run_dir,
+    train_and_evaluate,
+)
 from training.tracking import Publication, TrainingStore
 
 AVERAGED = ("miou", "mpa", "overall_accuracy", "fwiou", "authors_miou", "authors_mpa", "best_val_miou")
@@ -86,7 +92,8 @@ def _train_seed(settings: Settings, root: Path, task: str, model: str, seed: int
                 launcher: str, callbacks: Sequence[FitCallback]) -> SeedOutcome:
     folder = checkpoint_folder(settings, root, task, model, seed)
     identity = folder.name
-    with checkpoint_lock(folder):
+    with checkpoint_lock(folder, wait_seconds=settings.train.lock_wait_seconds):
+        remove_stale_in(seed_run_dir(ProjectPaths.of(settings, root), task, model, seed))
         result = finished_result(settings, root, task, model, seed, identity)
         run_id = store.finished_run(identity) if result is not None else None
         reused = run_id is not None

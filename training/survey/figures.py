@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.atomic import write_atomic
+from training.atomic import write_atomic
 
 
 def _panels(path: Path, title: str, panels: list[tuple[str, np.ndarray, np.ndarray | None]]) -> None:

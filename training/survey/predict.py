@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.data.atomic import write_atomic
+from training.atomic import write_atomic
 from training.survey.amplitude import AmplitudeMapping, AmplitudeSettings, fit_amplitude_mapping
 from training.survey.contract import model_contract
 from training.survey.figures import overlay_figure

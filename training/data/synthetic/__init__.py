@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.atomic import staged_dir
+from training.atomic import staged_dir
 from training.data.layout import (
     INPUT_DTYPE,
     LABEL_DTYPE,
