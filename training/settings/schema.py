@@ -90,6 +90,10 @@ class TrainSettings(Section):
         "shuffled", description="`shuffled`: mirror images are independent items; `mirror_pairs`: each batch "
                                 "holds `batch_size` samples and their mirrors, as the authors'")
     device: str = Field("auto", min_length=1, description="`auto` (CUDA when present), `cpu`, `cuda:N`")
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="sections per forward/backward pass when a batch does not fit in memory: the "
+                                "gradients of the micro-batches add up to the full batch's (exactly, also "
+                                "for the dice losses); null: the whole batch at once")
     lock_wait_seconds: float = Field(
         0.0, ge=0, description="how long a training waits for another one training into the same checkpoint "
                                "folder (0: refused at once, naming the folder; .inf: as long as it takes)")
