@@ -12,7 +12,9 @@ bf16 autocast (fused AdamW); on the CPU in fp32. Under torchrun, `fit` trains da
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,6 +28,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from training.accumulation import accumulate_gradients
 from training.checkpoint import (
     check_trainable_state,
     cpu_copy,
@@ -38,20 +41,23 @@ from training.checkpoint import (
 from training.data.batching import BATCH_COMPOSITIONS, training_batches
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import GeofmError
-from training.losses import LOSSES, build_loss
+from training.losses import LOSSES, SegmentationLoss, build_loss
 from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores, scores_from_confusion
 from training.schedule import SCHEDULES, build_scheduler
 from training.seeding import capture_rng_state, restore_rng_state, seed_everything
 
 LAST_CHECKPOINT = "last.pt"
 # Settings that may differ between an interrupted run and its resume.
-_RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
+_RESUMABLE_CHANGES = frozenset({"device", "num_workers", "micro_batch_size"})
+LOG = logging.getLogger("geofm")
 
 
 @dataclass
 class FitConfig:
     """Training settings. The defaults are the paper's: AdamW (lr 1e-5, weight decay 0.01, betas 0.7/0.999),
-    100 epochs, weighted dice, seed 1234, constant learning rate."""
+    100 epochs, weighted dice, seed 1234, constant learning rate. `micro_batch_size`: sections per
+    forward/backward pass, their gradients accumulated exactly into the batch's (`training.accumulation`);
+    None: the whole batch at once."""
 
     epochs: int = 100
     batch_size: int = 4
@@ -65,6 +71,7 @@ class FitConfig:
     num_workers: int = 0
     device: str = "auto"
     batch_composition: str = "shuffled"
+    micro_batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):
@@ -82,6 +89,7 @@ class FitConfig:
             "seed": _is_int(self.seed, minimum=0),
             "num_workers": _is_int(self.num_workers, minimum=0),
             "batch_composition": self.batch_composition in BATCH_COMPOSITIONS,
+            "micro_batch_size": self.micro_batch_size is None or _is_int(self.micro_batch_size, minimum=1),
         }
         bad = [name for name, ok in valid.items() if not ok]
         if bad:
@@ -109,11 +117,14 @@ def _is_number(value: Any) -> bool:
 @dataclass(frozen=True)
 class FitResult:
     """history: one dict per epoch (epoch, train_loss, train_miou, val_loss, val_miou, val_mpa, lr);
-    the model holds the weights of `best_epoch` after `fit`."""
+    the model holds the weights of `best_epoch` after `fit`. step_seconds: the mean wall time of an optimizer
+    step (forward, backward, update; not the loader) in each epoch this call trained (a resume times only
+    the epochs it ran)."""
 
     history: list[dict[str, float]]
     best_epoch: int
     best_val_miou: float
+    step_seconds: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,33 +191,61 @@ def _evaluation_pass(model: nn.Module, loader: DataLoader, num_classes: int, dev
     return result
 
 
-def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: Optimizer,
+@dataclass
+class _EpochPass:
+    loss_sum: float
+    samples: int
+    confusion: ConfusionMatrix
+    step_seconds: float
+
+
+def _gradient_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: SegmentationLoss,
+                   device: torch.device, micro_batch_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill the parameters' gradients for one batch; returns its loss (detached) and predicted classes. The
+    caller checks the loss is finite before stepping."""
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
+        with _autocast(device):
+            return model(inputs).float()
+
+    if micro_batch_size is not None:
+        step = accumulate_gradients(model, forward, x, y, loss_fn, micro_batch_size)
+        return step.loss, step.predicted
+    logits = forward(x)
+    loss = loss_fn(logits, y)
+    loss.backward()
+    return loss.detach(), logits.detach().argmax(dim=1)
+
+
+def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: SegmentationLoss, optimizer: Optimizer,
                  scheduler: LRScheduler, num_classes: int, device: torch.device, epoch: int,
-                 epochs: int) -> tuple[float, int, ConfusionMatrix]:
-    """One pass over the training set; returns (loss summed over samples, samples, running confusion)."""
+                 config: FitConfig) -> _EpochPass:
+    """One pass over the training set: loss summed over samples, samples, running confusion, and the mean
+    seconds of a step."""
     model.train()
     running = ConfusionMatrix(num_classes)
     loss_sum = 0.0
     samples = 0
-    bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=None)
+    seconds = 0.0
+    bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=None)
     for step, (x, y) in enumerate(bar, start=1):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True).long()
-        with _autocast(device):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss, predicted = _gradient_step(model, x, y, loss_fn, device, config.micro_batch_size)
         value = loss.item()
         if not math.isfinite(value):
             raise NonFiniteLossError(f"non-finite training loss ({value}) at epoch {epoch}, step {step}; "
                                      "the checkpoint of the last completed epoch is kept")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         optimizer.step()
         scheduler.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds += time.perf_counter() - started
         loss_sum += value * len(y)
         samples += len(y)
-        running.update(logits.detach().argmax(dim=1), y)
+        running.update(predicted, y)
         bar.set_postfix(loss=f"{value:.4f}", miou=f"{running.compute().miou:.3f}", refresh=False)
-    return loss_sum, samples, running
+    return _EpochPass(loss_sum, samples, running, seconds / len(loader))
 
 
 def _reduced(distributed: Distributed, loss_sum: float, samples: int,
@@ -293,6 +332,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError("the model has no trainable parameter")
+    if distributed.world_size > 1 and config.micro_batch_size is not None:
+        raise ValueError(f"train.micro_batch_size {config.micro_batch_size} runs in one process only; use "
+                         "null with several processes (each already holds only its share of a batch)")
     if distributed.world_size > 1 and config.batch_composition != "shuffled":
         raise ValueError(f"train.batch_composition {config.batch_composition!r} runs in one process only; "
                          "use 'shuffled' with several processes (the distributed sampler keeps each sample's "
@@ -314,6 +356,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
         seed_everything(config.seed)
         progress = _Progress()
     trained = distributed.wrap(model, device)
+    step_seconds = []
 
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
@@ -321,8 +364,12 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
         loader = (_loader(train_set, batch_size, config, device, sampler) if sampler is not None else
                   _training_loader(train_set, batch_size, config, device,
                                    torch.Generator().manual_seed(config.seed + epoch)))
-        train_loss, train_scores = _reduced(distributed, *_train_epoch(
-            trained, loader, loss_fn, optimizer, scheduler, num_classes, device, epoch, config.epochs))
+        trained_epoch = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, num_classes, device,
+                                     epoch, config)
+        step_seconds.append(trained_epoch.step_seconds)
+        LOG.info("epoch %d/%d: %.3f s per optimizer step", epoch, config.epochs, trained_epoch.step_seconds)
+        train_loss, train_scores = _reduced(distributed, trained_epoch.loss_sum, trained_epoch.samples,
+                                            trained_epoch.confusion)
         validation = _evaluation_pass(model, val_loader, num_classes, device, loss_fn, desc="validate")
         val_loss, scores = _reduced(distributed, validation.loss_sum, validation.samples,
                                     validation.confusion)
@@ -344,7 +391,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
                 callback.on_epoch_end(epoch, dict(metrics))
 
     load_trainable_state(model, progress.best_model, f"the best epoch's state in {last_path}")
-    return FitResult(progress.history, progress.best_epoch, progress.best_val_miou)
+    return FitResult(progress.history, progress.best_epoch, progress.best_val_miou, tuple(step_seconds))
 
 
 def evaluate(model: nn.Module, dataset: Dataset, num_classes: int, batch_size: int,

@@ -1,6 +1,12 @@
 """Segmentation losses by name: `build_loss(name, num_classes)` -> a module called as loss(logits, target).
 
 logits are (B, C, H, W) raw scores, target is (B, H, W) int64 class indices in [0, C).
+
+Every loss is a function of additive statistics of the batch (`statistics`: sums over its pixels, such as
+per-class intersections or the summed per-pixel loss and the pixel count) and computes its value from them
+(`from_statistics`); `loss(logits, target)` is `from_statistics(statistics(logits, target))`. Statistics of
+parts of a batch add up to the batch's, which is what makes gradient accumulation exact
+(`training.accumulation`), also for the dice losses, whose value is not a sum over pixels.
 """
 
 from __future__ import annotations
@@ -22,29 +28,55 @@ def _check_shapes(logits: torch.Tensor, target: torch.Tensor, num_classes: int) 
                          f"got {tuple(target.shape)}")
 
 
-class DiceLoss(nn.Module):
+class SegmentationLoss(nn.Module):
+    """A loss computed from additive per-batch statistics; subclasses define both halves."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """A 1-D float32 tensor of sums over the pixels of the batch (differentiable in `logits`): the
+        statistics of a batch are the sum of those of its parts."""
+        _check_shapes(logits, target, self.num_classes)
+        return self._statistics(logits.float(), target)
+
+    def _statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def from_statistics(self, statistics: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch from its statistics (a scalar)."""
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.from_statistics(self.statistics(logits, target))
+
+
+class DiceLoss(SegmentationLoss):
     """Soft dice over the softmax against the one-hot target: mean over classes of 1 - dice_c.
 
     dice_c = (2 w_c I_c + smooth) / (w_c U_c + smooth), with I_c = sum(p_c t_c) and U_c = sum(p_c) + sum(t_c)
     over the whole batch. With `inverse_frequency` the weight w_c of a class is the inverse of its pixel
     count in the batch's target, normalized to sum to 1, and a class absent from the batch gets a weight of
     about zero (its term is then about 0): the paper's weighted dice. Without it every w_c is 1.
+    Statistics: the per-class pixel counts of the target, intersections I_c and sums of p_c (3 C values).
     """
 
     def __init__(self, num_classes: int, smooth: float = 1.0, inverse_frequency: bool = False) -> None:
-        super().__init__()
-        self.num_classes = num_classes
+        super().__init__(num_classes)
         self.smooth = smooth
         self.inverse_frequency = inverse_frequency
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, target, self.num_classes)
-        probs = logits.float().softmax(dim=1)
+    def _statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        probs = logits.softmax(dim=1)
         one_hot = F.one_hot(target, self.num_classes).permute(0, 3, 1, 2).to(probs.dtype)
         over_pixels = (0, 2, 3)
-        counts = one_hot.sum(over_pixels)
         intersection = (probs * one_hot).sum(over_pixels)
-        union = probs.sum(over_pixels) + counts
+        return torch.cat([one_hot.sum(over_pixels), intersection, probs.sum(over_pixels)])
+
+    def from_statistics(self, statistics: torch.Tensor) -> torch.Tensor:
+        counts, intersection, probability_sums = statistics.view(3, self.num_classes)
+        union = probability_sums + counts
         weights = self._class_weights(counts)
         dice = (2 * weights * intersection + self.smooth) / (weights * union + self.smooth)
         return (1 - dice).mean()
@@ -57,33 +89,46 @@ class DiceLoss(nn.Module):
         return inverse / inverse.sum()
 
 
-class FocalLoss(nn.Module):
+class PixelMeanLoss(SegmentationLoss):
+    """A mean over pixels of a per-pixel loss; statistics: the summed per-pixel loss and the pixel count."""
+
+    def _per_pixel(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        per_pixel = self._per_pixel(logits, target)
+        return torch.stack([per_pixel.sum(), per_pixel.new_tensor(float(per_pixel.numel()))])
+
+    def from_statistics(self, statistics: torch.Tensor) -> torch.Tensor:
+        return statistics[0] / statistics[1]
+
+
+class FocalLoss(PixelMeanLoss):
     """Multi-class focal loss: mean over pixels of -(1 - p_t)^gamma log p_t (gamma = 0 is cross-entropy)."""
 
     def __init__(self, num_classes: int, gamma: float = 2.0) -> None:
-        super().__init__()
-        self.num_classes = num_classes
+        super().__init__(num_classes)
         self.gamma = gamma
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, target, self.num_classes)
-        log_pt = -F.cross_entropy(logits.float(), target, reduction="none")
-        return (-((1 - log_pt.exp()) ** self.gamma) * log_pt).mean()
+    def _per_pixel(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_pt = -F.cross_entropy(logits, target, reduction="none")
+        return -((1 - log_pt.exp()) ** self.gamma) * log_pt
 
 
-class CrossEntropyLoss(nn.CrossEntropyLoss):
-    """Pixel-wise cross-entropy averaged over all pixels (torch's), with the shape check of the others."""
+class CrossEntropyLoss(PixelMeanLoss):
+    """Pixel-wise cross-entropy averaged over all pixels."""
 
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        self.num_classes = num_classes
+    def _per_pixel(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, target, reduction="none")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # torch's own mean: its rounding differs from sum / count in the last bit, and training without
+        # accumulation stays bit-identical to what it was.
         _check_shapes(logits, target, self.num_classes)
-        return super().forward(logits.float(), target)
+        return F.cross_entropy(logits.float(), target)
 
 
-LOSSES: dict[str, Callable[[int], nn.Module]] = {
+LOSSES: dict[str, Callable[[int], SegmentationLoss]] = {
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
     "weighted_dice": lambda num_classes: DiceLoss(num_classes, inverse_frequency=True),
@@ -91,7 +136,7 @@ LOSSES: dict[str, Callable[[int], nn.Module]] = {
 }
 
 
-def build_loss(name: str, num_classes: int) -> nn.Module:
+def build_loss(name: str, num_classes: int) -> SegmentationLoss:
     """The loss registered under `name` for `num_classes` classes."""
     loss_class = lookup("loss", name, LOSSES)
     if num_classes < 2:
