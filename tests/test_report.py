@@ -35,7 +35,8 @@ def test_tables_put_each_result_in_its_cell_in_paper_order_with_nan_for_missing(
         _result("salt", "linear", "lora", 0.85, 0.91),
     ]
     tables = benchmark_tables(results)
-    assert set(tables) == {"miou", "mpa"}
+    assert set(tables) == {"miou", "mpa", "miou_std", "mpa_std"}
+    assert tables["miou_std"].isna().all().all()  # one seed per cell: no spread
     for table in tables.values():
         assert list(table.index) == ROWS
         assert list(table.columns) == COLUMNS
