@@ -29,17 +29,22 @@ Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
 """
 
 
+FILE_LOGGERS = {"geofm": logging.INFO, "mlflow": logging.INFO, "alembic": logging.INFO,
+                "huey": logging.WARNING, "sqlalchemy.engine": logging.WARNING, "py.warnings": logging.WARNING}
+"""Loggers sent to the log file only (MLflow gives several their own terminal handler)."""
+
+
 def _log_to_file(path: Path) -> None:
     """Library notices and warnings go to `path`, so the terminal shows the progress bar and tables."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.INFO)
     logging.captureWarnings(True)
-    for name in ("geofm", "mlflow", "py.warnings", "alembic"):
-        logging.getLogger(name).propagate = True
-        logging.getLogger(name).setLevel(logging.INFO)
+    for name, level in FILE_LOGGERS.items():
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
