@@ -188,7 +188,7 @@ def test_card_of_non_finite_inputs_names_the_sample(raw_dir: Path) -> None:
     inputs[3] = np.inf
     inputs.tofile(broken)
     with pytest.raises(DataValidationError, match=r"'das', split 'valid', sample 1 under .*raw: inputs hold"):
-        data_card(raw_dir, DAS, layout="raw")
+        data_card(raw_dir, DAS, stage="raw")
 
 
 def test_stats_of_an_unprepared_task_say_to_prepare_it(tmp_path: Path) -> None:

@@ -111,8 +111,8 @@ def test_data_card_matches_the_arrays(raw_dir: Path, tmp_path: Path) -> None:
     assert (train["input_min"], train["input_max"]) == (inputs.min(), inputs.max())
     expected = np.bincount(labels.ravel(), minlength=6) / labels.size
     assert [train[f"class_{c}_fraction"] for c in range(6)] == pytest.approx(expected)
-    raw_card = data_card(raw_dir, SEAM, layout="raw")
+    raw_card = data_card(raw_dir, SEAM, stage="raw")
     assert raw_card["samples"].to_dict() == {"train": 4, "valid": 2}
     assert raw_card.loc["valid"].to_dict() == pytest.approx(card.loc["test"].to_dict())
-    with pytest.raises(ValueError, match="unknown data layout"):
-        data_card(raw_dir, SEAM, layout="zarr")
+    with pytest.raises(ValueError, match="unknown data stage"):
+        data_card(raw_dir, SEAM, stage="zarr")

@@ -82,16 +82,16 @@ def _raw_splits(root: Path, task: TaskSpec) -> SplitSamples:
         yield split, dataset.read_sample, dataset.num_samples
 
 
-LAYOUTS: dict[str, Callable[[Path, TaskSpec], SplitSamples]] = {
+DATA_STAGES: dict[str, Callable[[Path, TaskSpec], SplitSamples]] = {
     "prepared": _prepared_splits,
     "raw": _raw_splits,
 }
 
 
-def data_card(root: Path, task: TaskSpec, layout: str = "prepared") -> pd.DataFrame:
-    """The card of a task whose data lie under `root` (`prepared_dir` or `raw_dir`, as `layout` says)."""
+def data_card(root: Path, task: TaskSpec, stage: str = "prepared") -> pd.DataFrame:
+    """The card of a task whose data lie under `root` (`prepared_dir` or `raw_dir`, as `stage` says)."""
     tallies = {}
-    for split, read_sample, count in lookup("data layout", layout, LAYOUTS)(Path(root), task):
+    for split, read_sample, count in lookup("data stage", stage, DATA_STAGES)(Path(root), task):
         tally = tallies[split] = SplitTally(task.num_classes)
         scratch = np.empty(task.shape, dtype=bool)
         for index in range(count):

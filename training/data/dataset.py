@@ -34,7 +34,7 @@ _IN_PLACE = ("C_CONTIGUOUS", "WRITEABLE")
 """What torch.from_numpy needs to share an array's memory; np.require copies only arrays that lack it."""
 
 
-class _FlipPairs(Dataset):
+class FlipPairedDataset(Dataset):
     """Index bookkeeping shared by both datasets: n samples, optionally followed by their mirror images."""
 
     def __init__(self, num_samples: int, flip_pairs: bool) -> None:
@@ -67,7 +67,7 @@ class _FlipPairs(Dataset):
         return x[None], y
 
 
-class PreparedDataset(_FlipPairs):
+class PreparedDataset(FlipPairedDataset):
     """One split (`train`, `val` or `test`) of a task prepared under `prepared_dir`."""
 
     def __init__(self, prepared_dir: Path, task_key: str, split: str, flip_pairs: bool = True) -> None:
@@ -99,7 +99,7 @@ class PreparedDataset(_FlipPairs):
         return {**self.__dict__, "_inputs": None, "_labels": None}
 
 
-class RawDataset(_FlipPairs):
+class RawDataset(FlipPairedDataset):
     """One raw split (`train` or `valid`) of a task in the Zenodo layout, each file read by memory map."""
 
     def __init__(self, raw_dir: Path, task: TaskSpec, split: str, flip_pairs: bool = True) -> None:

@@ -44,7 +44,7 @@ class ValidationSummary:
     """What was checked: samples per split and the bytes read."""
 
     task: str
-    layout: str
+    stage: str
     counts: dict[str, int] = field(default_factory=dict)
     bytes_checked: int = 0
 
