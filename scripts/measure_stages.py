@@ -1,0 +1,220 @@
+"""Every stage of a profile measured end to end, as a user runs it: wall time, peak resident memory and, per
+training, seconds per optimizer step; through `dvc repro` in a fresh copy of the project, then through
+Dagster (`geofm benchmark`) in the same folder, where the trainings identical to the finished ones are reused.
+
+    .venv/bin/python scripts/measure_stages.py --profile paper-smoke --output reports/paper-smoke.md
+
+The copy holds the project's files as they are in the working tree (tracked and untracked, not ignored), with
+`profile:` set in its params.yaml; it gets its own git and DVC repository. Stages run one at a time with the
+virtual environment of this checkout first on PATH, and DVC_NO_ANALYTICS=1. Peak memory is the largest
+resident set of one process of the stage's command (`os.wait4`: the command and the children it waited
+for). Step time is the trainings' `step_seconds` (the mean of each epoch's mean seconds per optimizer step:
+forward, backward, update), read from each seed's metrics.json. Each measurement is appended to
+`<workdir>/measurements.jsonl` as it is taken: `--workdir DIR --resume` goes on after an interruption, and
+`--table-only` prints the table of what was measured so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from training.settings import Project
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASUREMENTS = "measurements.jsonl"
+LOGS = "measure-logs"
+DAGSTER_STAGE = "dagster benchmark"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One command: which stage (task and model for a training), wall seconds, peak RSS, s/step."""
+
+    stage: str
+    front_door: str
+    seconds: float
+    peak_rss_bytes: int
+    task: str = ""
+    model: str = ""
+    step_seconds: float | None = None
+
+
+def project_files(source: Path) -> list[str]:
+    """The working tree's files git knows or would add (ignored ones, such as .venv and data, left out)."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=source, check=True, capture_output=True).stdout.decode()
+    return [name for name in listing.split("\0") if name and (source / name).is_file()]
+
+
+def set_profile(params: Path, profile: str) -> None:
+    """Make `profile` the active one in a params.yaml (its top-level `profile:` line, comments kept)."""
+    text = params.read_text()
+    edited, count = re.subn(r"^profile:[^\n#]*", f"profile: {profile}", text, flags=re.MULTILINE)
+    if count != 1:
+        raise SystemExit(f"{params}: expected one top-level `profile:` line, found {count}")
+    params.write_text(edited)
+
+
+def fresh_copy(source: Path, workdir: Path, profile: str, env: dict[str, str]) -> None:
+    """A copy of the project at `workdir` with its own git and DVC repository, `profile` active."""
+    for name in project_files(source):
+        target = workdir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target)
+    set_profile(workdir / "params.yaml", profile)
+    identity = ["-c", "user.name=measure_stages", "-c", "user.email=measure_stages@localhost"]
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                    ["git", *identity, "commit", "-q", "-m", f"measure_stages: profile {profile}"]):
+        subprocess.run(command, cwd=workdir, env=env, check=True)
+
+
+def run_measured(command: Sequence[str], workdir: Path, env: dict[str, str], log: Path) -> tuple[float, int]:
+    """Run `command` in `workdir`, its output appended to `log`; (wall seconds, peak RSS in bytes). A
+    failure stops the script, naming the command and the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"`{' '.join(command)}` failed with status {process.returncode} after {seconds:.0f} "
+                         f"s; its log: {log}\n{tail}")
+    return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
+
+
+def step_seconds(project: Project, task: str, model: str) -> float | None:
+    """The mean `step_seconds` over the seeds of one training (None when its metrics do not record it)."""
+    values = []
+    for seed in project.settings.train.seeds:
+        metrics = project.paths.run_dir(task, model) / "seeds" / str(seed) / "metrics.json"
+        value = json.loads(metrics.read_text()).get("step_seconds") if metrics.is_file() else None
+        if value is not None:
+            values.append(float(value))
+    return sum(values) / len(values) if values else None
+
+
+def dvc_stages(project: Project) -> list[tuple[str, str, str]]:
+    """(DVC stage, task, model) in the order `dvc repro` runs them."""
+    settings = project.settings
+    return [("raw", "", ""), *((f"prepare@{task}", task, "") for task in settings.tasks),
+            *((f"train@{task}-{model}", task, model) for task in settings.tasks for model in settings.models),
+            ("report", "", ""), *((f"predictions@{name}", "", "") for name in settings.predict.surveys)]
+
+
+def read_measurements(path: Path) -> list[Measurement]:
+    if not path.is_file():
+        return []
+    return [Measurement(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record(path: Path, measurement: Measurement) -> None:
+    with path.open("a") as out:
+        out.write(json.dumps(asdict(measurement)) + "\n")
+
+
+def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool) -> None:
+    """Every DVC stage not measured yet, one at a time, then the Dagster benchmark; appended as measured."""
+    project = Project.load(workdir)
+    path = workdir / MEASUREMENTS
+    done = {(m.front_door, m.stage) for m in read_measurements(path)}
+    for stage, task, model in dvc_stages(project):
+        if ("dvc", stage) in done:
+            continue
+        print(f"dvc repro {stage} ...", flush=True)
+        seconds, peak = run_measured(["dvc", "repro", "--single-item", stage], workdir, env,
+                                     workdir / LOGS / f"{stage.replace('@', '_')}.log")
+        measured = Measurement(stage, "dvc", seconds, peak, task, model,
+                               step_seconds(project, task, model) if model else None)
+        record(path, measured)
+        print(f"  {seconds:.0f} s, peak {peak / 2**30:.2f} GiB", flush=True)
+    if ("dvc", "repro (nothing to do)") not in done:
+        seconds, peak = run_measured(["dvc", "repro"], workdir, env, workdir / LOGS / "repro_all.log")
+        status = subprocess.run(["dvc", "status"], cwd=workdir, env=env, capture_output=True,
+                                text=True).stdout
+        if "up to date" not in status:
+            raise SystemExit(f"`dvc status` after `dvc repro` lists changes:\n{status}")
+        record(path, Measurement("repro (nothing to do)", "dvc", seconds, peak))
+    if dagster and ("dagster", DAGSTER_STAGE) not in done:
+        print("geofm benchmark (Dagster) ...", flush=True)
+        seconds, peak = run_measured([sys.executable, "-m", "pipelines", "--profile", profile, "benchmark"],
+                                     workdir, env, workdir / LOGS / "dagster_benchmark.log")
+        record(path, Measurement(DAGSTER_STAGE, "dagster", seconds, peak))
+
+
+def _cell(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(measurements: Sequence[Measurement], profile: str) -> str:
+    """One row per measured command: stage, task, model, front door, wall time, peak RSS, s/step."""
+    rows = ["| stage | task | model | front door | wall (s) | peak RSS (GiB) | s/step |",
+            "|---|---|---|---|---:|---:|---:|"]
+    rows += [f"| {m.stage} | {m.task} | {m.model} | {m.front_door} | {m.seconds:.0f} | "
+             f"{m.peak_rss_bytes / 2**30:.2f} | {_cell(m.step_seconds, 1)} |" for m in measurements]
+    by_door: dict[str, float] = {}
+    for m in measurements:
+        by_door[m.front_door] = by_door.get(m.front_door, 0.0) + m.seconds
+    totals = ", ".join(f"{door} {seconds / 60:.1f} min" for door, seconds in by_door.items())
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, CPU only")
+    return f"Profile `{profile}` on {machine}; total wall time: {totals}.\n\n" + "\n".join(rows)
+
+
+def _environment(source: Path, workdir: Path) -> dict[str, str]:
+    """The source's virtual environment first on PATH; PYTHONPATH makes its commands import the copy's code
+    (the environment's editable install points at the source)."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(workdir))
+    env["PATH"] = f"{source / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("DAGSTER_HOME", None)  # the copy's own .dagster_home
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="paper-smoke", help="params.yaml profile to run")
+    parser.add_argument("--source", type=Path, default=ROOT, help="the project to copy (default: this one)")
+    parser.add_argument("--workdir", type=Path, help="where the copy goes (default: a new temporary folder)")
+    parser.add_argument("--resume", action="store_true", help="go on in an existing --workdir")
+    parser.add_argument("--table-only", action="store_true", help="print the table of --workdir and stop")
+    parser.add_argument("--no-dagster", action="store_true", help="measure the DVC front door only")
+    parser.add_argument("--output", type=Path, help="also write the table to this markdown file")
+    args = parser.parse_args()
+    source = args.source.resolve()
+    if args.resume or args.table_only:
+        if args.workdir is None or not (args.workdir / ".dvc").is_dir():
+            raise SystemExit("--resume and --table-only need the --workdir of an earlier measurement")
+        workdir = args.workdir.resolve()
+    else:
+        workdir = (args.workdir or Path(tempfile.mkdtemp(prefix=f"geofm-{args.profile}-"))).resolve()
+        if workdir.exists() and any(workdir.iterdir()):
+            raise SystemExit(f"{workdir} is not empty: give a new folder, or --resume to go on there")
+        workdir.mkdir(parents=True, exist_ok=True)
+        print(f"copying {source} to {workdir} (profile {args.profile})", flush=True)
+        fresh_copy(source, workdir, args.profile, _environment(source, workdir))
+    env = _environment(source, workdir)
+    if not args.table_only:
+        measure(workdir, args.profile, env, dagster=not args.no_dagster)
+    table = markdown_table(read_measurements(workdir / MEASUREMENTS), args.profile)
+    print(table)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
