@@ -3,16 +3,19 @@ failed or killed training frees its own, and processes of one machine agree thro
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from tiny_benchmark import REPO
 
-from pipelines.devices import DevicePool, NoDeviceError
+from assets.training import GPU_POOL
+from pipelines.devices import DevicePool, NoDeviceError, set_pool_limit
 from training.settings.orchestration import OrchestrationSettings
 
 
@@ -125,3 +128,11 @@ def test_devices_follow_the_settings_and_the_machine(tmp_path: Path) -> None:
         _pool(tmp_path, gpus=2, devices=3)
     with pytest.raises(NoDeviceError, match="needs 2 cuda device"):
         _pool(tmp_path, gpus=1, gpus_per_training=2)
+
+
+def test_the_gpu_pool_limit_follows_the_device_count(tmp_path: Path) -> None:
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        pool = _pool(tmp_path / "leases", gpus=4, gpus_per_training=2)
+        assert set_pool_limit(instance, pool, GPU_POOL) == 2
+        assert instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 2
