@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from pipelines.commands.options import add_import_options, add_options
+from pipelines.commands.options import add_compare_options, add_import_options, add_options
 from training.errors import GeofmError
 from training.settings import Project
 
@@ -42,6 +42,8 @@ COMMANDS: dict[str, Command] = {
                       ("task", "model", "checkpoint"), extra=add_import_options),
     "predictions": Command("predictions", "Segment one configured survey (predict.surveys) with its task's "
                            "best model.", ("survey",)),
+    "compare": Command("compare", "Compare the runs' scores with a committed reference, within a tolerance.",
+                       extra=add_compare_options),
 }
 
 

@@ -108,11 +108,19 @@ def step_seconds(project: Project, task: str, model: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def diagonal_order(tasks: Sequence[str], models: Sequence[str]) -> list[tuple[str, str]]:
+    """Every task x model, diagonal after diagonal: after k diagonals every task has k models and every
+    model k tasks, so an interrupted measurement has timed every task and every network early."""
+    return [(task, models[(index + diagonal) % len(models)])
+            for diagonal in range(len(models)) for index, task in enumerate(tasks)]
+
+
 def dvc_stages(project: Project) -> list[tuple[str, str, str]]:
-    """(DVC stage, task, model) in the order `dvc repro` runs them."""
+    """(DVC stage, task, model) in a valid order for `dvc repro`, the trainings in `diagonal_order`."""
     settings = project.settings
+    trainings = diagonal_order(settings.tasks, settings.models)
     return [("raw", "", ""), *((f"prepare@{task}", task, "") for task in settings.tasks),
-            *((f"train@{task}-{model}", task, model) for task in settings.tasks for model in settings.models),
+            *((f"train@{task}-{model}", task, model) for task, model in trainings),
             ("report", "", ""), *((f"predictions@{name}", "", "") for name in settings.predict.surveys)]
 
 

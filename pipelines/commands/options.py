@@ -1,5 +1,5 @@
-"""The options of `geofm predict` and `geofm import` (argparse only: the parser is built for every command,
-so this module imports nothing heavy)."""
+"""The options of `geofm predict`, `geofm import` and `geofm compare` (argparse only: the parser is built for
+every command, so this module imports nothing heavy)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,14 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
                                        "-lora models")
     parser.add_argument("--lora-in-weights", action="store_true",
                         help="the checkpoint's weights already hold the LoRA update (saved in eval mode)")
+
+
+def add_compare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reference", help="the reference file, relative to the root (default: "
+                                            "reference/<profile>-metrics.json)")
+    parser.add_argument("--tolerance", type=float,
+                        help="absolute tolerance on every score (default: 0.02, on scores in [0, 1])")
+    parser.add_argument("--rerun", action="store_true", help="run `dvc repro` first")
+    parser.add_argument("--write-reference", action="store_true",
+                        help="record the runs' scores as the reference instead of comparing")
+    parser.add_argument("--note", help="with --write-reference: where and how the reference was produced")
