@@ -69,10 +69,10 @@ def _multiprocess(orchestration: OrchestrationSettings, *, train_device: str,
 
 def _k8s(orchestration: OrchestrationSettings, *, profile: str, tracking_uri: str,
          **_: Any) -> dg.ExecutorDefinition:
-    from dagster_k8s import k8s_job_executor  # the optional extra `k8s`: imported only when selected
-
     config = k8s_executor_config(orchestration.k8s, gpus_per_training=orchestration.gpus_per_training,
                                  profile=profile, tracking_uri=tracking_uri)
+    from dagster_k8s import k8s_job_executor  # the optional extra `k8s`: imported only when selected
+
     return k8s_job_executor.configured(config, name="k8s")
 
 

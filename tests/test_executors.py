@@ -20,12 +20,17 @@ from training.settings import Project
 from training.settings.orchestration import OrchestrationSettings
 
 warnings.filterwarnings("ignore", message="Found version mismatch between `dagster-shared`")
-dagster_k8s = pytest.importorskip("dagster_k8s")
 
 SERVER = "http://mlflow.geofm.svc:5000"
 K8S = {"image": "registry.example/geofm:abc123", "project_volume_claim": "geofm-project",
        "project_mount_path": "/mnt/geofm", "namespace": "geofm", "service_account": "geofm-runner",
        "env": {"AWS_ENDPOINT_URL": "http://minio.geofm.svc:9000"}, "env_secrets": ["geofm-s3"]}
+
+
+@pytest.fixture
+def dagster_k8s():
+    """dagster-k8s (the optional extra `k8s`), or the test is skipped."""
+    return pytest.importorskip("dagster_k8s")
 
 
 def _project(root: Path, tracking_uri: str | None = None) -> Project:
@@ -39,6 +44,8 @@ def _project(root: Path, tracking_uri: str | None = None) -> Project:
 
 @pytest.mark.parametrize("executor", ["in_process", "multiprocess", "k8s"])
 def test_the_definitions_load_with_each_executor(tmp_path: Path, executor: str) -> None:
+    if executor == "k8s":
+        pytest.importorskip("dagster_k8s")
     orchestration = OrchestrationSettings(executor=executor, k8s=K8S, cpu_trainings=3)
     defs = build_definitions(_project(tmp_path, SERVER), orchestration)
     for job in STAGE_JOBS:
@@ -50,6 +57,7 @@ def test_the_definitions_load_with_each_executor(tmp_path: Path, executor: str) 
 
 
 def _k8s_config(tmp_path: Path, **orchestration: object) -> dict:
+    pytest.importorskip("dagster_k8s")
     settings = OrchestrationSettings(executor="k8s", k8s=K8S, **orchestration)
     executor = build_definitions(_project(tmp_path, SERVER), settings).resolve_job_def("train").executor_def
     resolved = executor.config_schema.resolve_config({})  # validated against dagster-k8s's schema
@@ -57,7 +65,7 @@ def _k8s_config(tmp_path: Path, **orchestration: object) -> dict:
     return resolved.value["config"]
 
 
-def _step_pod(config: dict, step: str) -> object:
+def _step_pod(dagster_k8s, config: dict, step: str) -> object:
     """The pod spec of `step`'s Kubernetes job, built by dagster-k8s from the executor config as its step
     handler does (the executor-wide container config, then the step's own)."""
     job_config = dagster_k8s.DagsterK8sJobConfig(
@@ -71,21 +79,21 @@ def _step_pod(config: dict, step: str) -> object:
     return job.spec.template.spec
 
 
-def test_a_training_pod_requests_its_gpus_and_runs_the_configured_image(tmp_path: Path) -> None:
+def test_a_training_pod_requests_its_gpus_and_runs_the_configured_image(tmp_path: Path, dagster_k8s) -> None:
     config = _k8s_config(tmp_path, gpus_per_training=2)
     assert (config["job_image"], config["job_namespace"]) == (K8S["image"], "geofm")
-    training = _step_pod(config, TRAINING_STEP)
+    training = _step_pod(dagster_k8s, config, TRAINING_STEP)
     container = training.containers[0]
     assert container.image == K8S["image"] and training.service_account_name == "geofm-runner"
     assert container.resources.limits[GPU_RESOURCE] == container.resources.requests[GPU_RESOURCE] == "2"
     assert container.resources.requests["memory"] == "32Gi" and container.resources.limits["memory"] == "64Gi"
-    other = _step_pod(config, "prepared_data").containers[0]
+    other = _step_pod(dagster_k8s, config, "prepared_data").containers[0]
     assert other.image == K8S["image"] and GPU_RESOURCE not in (other.resources.limits or {})
     assert other.resources.requests == {"cpu": "1", "memory": "4Gi"}
 
 
-def test_the_pods_find_project_and_tracking_server_where_the_settings_say(tmp_path: Path) -> None:
-    pod = _step_pod(_k8s_config(tmp_path), TRAINING_STEP)
+def test_the_pods_find_the_project_and_tracking_server_the_settings_name(tmp_path: Path, dagster_k8s) -> None:
+    pod = _step_pod(dagster_k8s, _k8s_config(tmp_path), TRAINING_STEP)
     container = pod.containers[0]
     env = {variable.name: variable.value for variable in container.env}
     assert env["GEOFM_ROOT"] == "/mnt/geofm" and env["GEOFM_PROFILE"] == "demo"
