@@ -48,7 +48,7 @@ def test_unet_ignores_the_mode_and_trains_fully(mode: str) -> None:
 
 
 def test_an_unknown_mode_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="mode 'partial'; known modes: frozen, full, lora"):
+    with pytest.raises(ValueError, match="mode 'partial'; known: frozen, full, lora"):
         build_model("linear", get_task("salt"), finetune="partial")
 
 

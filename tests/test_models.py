@@ -163,7 +163,7 @@ def test_a_batch_that_is_not_one_channel_is_refused() -> None:
 
 
 def test_an_unknown_network_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown network 'segformer'; known networks: unet, linear, pup"):
+    with pytest.raises(ValueError, match="unknown network 'segformer'; known: unet, linear, pup"):
         build_model("segformer", get_task("salt"))
 
 

@@ -142,5 +142,5 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
 
 
 def test_an_unknown_encoder_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown encoder 'vit_huge'; known encoders: vit_small_patch14"):
+    with pytest.raises(ValueError, match="unknown encoder 'vit_huge'; known: vit_small_patch14"):
         create_vit("vit_huge", "none")

@@ -9,6 +9,8 @@ from functools import partial
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from training.lookup import lookup
+
 
 def _warmup(step: int, warmup_steps: int) -> float:
     return (step + 1) / warmup_steps if step < warmup_steps else 1.0
@@ -36,8 +38,6 @@ SCHEDULES: dict[str, Callable[[int, int, int], float]] = {
 def build_scheduler(name: str, optimizer: Optimizer, *, epochs: int, warmup_epochs: int,
                     steps_per_epoch: int) -> LambdaLR:
     """A per-step scheduler multiplying the optimizer's learning rate by the schedule `name`."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; known schedules: {', '.join(sorted(SCHEDULES))}")
-    factor = partial(SCHEDULES[name], warmup_steps=warmup_epochs * steps_per_epoch,
+    factor = partial(lookup("schedule", name, SCHEDULES), warmup_steps=warmup_epochs * steps_per_epoch,
                      total_steps=epochs * steps_per_epoch)
     return LambdaLR(optimizer, factor)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import BatchSampler, Dataset, RandomSampler, Sampler
 
+from training.lookup import lookup
+
 
 class MirrorPairBatches(Sampler[list[int]]):
     """Batches of `samples_per_batch` samples of a flip-paired dataset of `num_samples` samples, as item
@@ -71,9 +73,7 @@ def training_batches(composition: str, dataset: Dataset, batch_size: int,
     mirror) for `mirror_pairs`. Give the loader the same generator
     (`DataLoader(dataset, batch_sampler=..., generator=generator)`): it draws its workers' base seed from it
     first, so `shuffled` gives exactly the batches of `DataLoader(shuffle=True, generator=generator)`."""
-    if composition not in BATCH_COMPOSITIONS:
-        raise ValueError(f"unknown batch composition {composition!r}; known: {', '.join(BATCH_COMPOSITIONS)}")
-    return BATCH_COMPOSITIONS[composition](dataset, batch_size, generator)
+    return lookup("batch composition", composition, BATCH_COMPOSITIONS)(dataset, batch_size, generator)
 
 
 def mirror_pair_batches(dataset: Dataset, samples_per_batch: int) -> MirrorPairBatches:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training.lookup import lookup
 from training.models.decoders import DECODERS
 from training.models.encoder import DinoV2Encoder
 from training.models.finetune import FINETUNE_MODES, apply_finetune, merge_lora
@@ -98,11 +99,7 @@ def build_model(
     UNet only). The ViT is fixed to the task's patch grid, its position embeddings resampled once by the
     official DINOv2 formula. The model records `weights_source` and `finetune_mode` (for the run's params),
     `training_shape` and `input_range` (for survey prediction) as attributes."""
-    try:
-        builder = _BUILDERS[network]
-    except KeyError:
-        raise ValueError(f"unknown network {network!r}; known networks: {', '.join(NETWORKS)}") from None
-    model = builder(
+    model = lookup("network", network, _BUILDERS)(
         task,
         encoder=encoder,
         weights=weights,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from peft import LoraConfig, LoraModel
 from torch import nn
 
+from training.lookup import lookup
 from training.models.encoder import DinoV2Encoder
 
 # LoRA on the attention's fused qkv and its output projection, in every block (not patch_embed.proj).
@@ -41,12 +42,7 @@ FINETUNE_MODES: dict[str, Callable[[DinoV2Encoder, int], None]] = {
 
 def apply_finetune(encoder: DinoV2Encoder, mode: str, lora_rank: int = 8) -> None:
     """Sets which encoder parameters train: none (`frozen`), all (`full`) or only LoRA factors (`lora`)."""
-    try:
-        prepare = FINETUNE_MODES[mode]
-    except KeyError:
-        known = ", ".join(FINETUNE_MODES)
-        raise ValueError(f"unknown fine-tuning mode {mode!r}; known modes: {known}") from None
-    prepare(encoder, lora_rank)
+    lookup("fine-tuning mode", mode, FINETUNE_MODES)(encoder, lora_rank)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.errors import UnknownKeyError
+from training.lookup import unknown_key_message
 from training.models.encoder import DinoV2Encoder
 from training.models.input_scaling import INPUT_SCALINGS, InputScaling
 from training.models.unet import UNET_STRIDE, UNet
@@ -17,7 +19,7 @@ from training.models.unet import UNET_STRIDE, UNet
 
 def _known(kind: str, key: str, known: tuple[str, ...] | dict) -> str:
     if key not in known:
-        raise ValueError(f"unknown {kind} {key!r}; known: {', '.join(known)}")
+        raise UnknownKeyError(unknown_key_message(kind, key, known))
     return key
 
 

@@ -6,6 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.errors import UnknownKeyError
+from training.lookup import unknown_key_message
+
 # Four 2x poolings: ours pads sections to a multiple of this (the authors' pooling floors odd sizes).
 UNET_STRIDE = 16
 
@@ -71,7 +74,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, bottleneck: str = "upsample") -> torch.Tensor:
         if bottleneck not in BOTTLENECK_JOINS:
-            raise ValueError(f"unknown bottleneck join {bottleneck!r}; known: {', '.join(BOTTLENECK_JOINS)}")
+            raise UnknownKeyError(unknown_key_message("bottleneck join", bottleneck, BOTTLENECK_JOINS))
         skips = [self.inlet(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))

@@ -21,7 +21,8 @@ from timm.models import load_state_dict
 from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import nn
 
-from training.errors import GeofmError
+from training.errors import GeofmError, UnknownKeyError
+from training.lookup import unknown_key_message
 
 ENCODERS = ("vit_small_patch14_dinov2", "vit_base_patch14_dinov2")
 _SHOWN_KEYS = 5
@@ -109,7 +110,7 @@ def create_vit(encoder: str, weights: str | Path | Mapping[str, torch.Tensor]) -
     """The timm ViT `encoder` (at its pretrained grid) with its weights, and a description of their source
     for the run's params ("hub", "none", "file:<path>" or "state dict")."""
     if encoder not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; known encoders: {', '.join(ENCODERS)}")
+        raise UnknownKeyError(unknown_key_message("encoder", encoder, ENCODERS))
     if isinstance(weights, Mapping):
         vit = _create(encoder, pretrained=False)
         load_encoder_state(vit, weights, "encoder state dict")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from training.errors import UnknownKeyError
+from training.lookup import unknown_key_message
 from training.models import NETWORKS, build_model
 from training.models.authors.names import authors_key
 from training.models.segmenter import RawSectionModel
@@ -117,7 +119,7 @@ def load_authors_checkpoint(
     Bad files raise naming the file and the first missing, unexpected or mis-shaped keys.
     """
     if network not in NETWORKS:
-        raise ValueError(f"unknown network {network!r}; known networks: {', '.join(NETWORKS)}")
+        raise UnknownKeyError(unknown_key_message("network", network, NETWORKS))
     path = Path(path)
     state = _read(path)
     if network == "unet":
