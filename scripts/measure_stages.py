@@ -17,7 +17,9 @@ forward, backward, update), read from each seed's metrics.json. Each measurement
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import platform
 import re
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = "measurements.jsonl"
 LOGS = "measure-logs"
 DAGSTER_STAGE = "dagster benchmark"
+DAGSTER_PARAMS = "params-dagster.yaml"
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,53 @@ def record(path: Path, measurement: Measurement) -> None:
         out.write(json.dumps(asdict(measurement)) + "\n")
 
 
-def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool) -> None:
-    """Every DVC stage not measured yet, one at a time, then the Dagster benchmark; appended as measured."""
+def finished_grid(cells: set[tuple[str, str]], tasks: Sequence[str],
+                  models: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The largest tasks x models grid whose every training is in `cells` (ties: the first tasks)."""
+    best: tuple[list[str], list[str]] = ([], [])
+    for count in range(1, len(tasks) + 1):
+        for chosen in itertools.combinations(tasks, count):
+            grid_models = [m for m in models if all((t, m) in cells for t in chosen)]
+            if len(chosen) * len(grid_models) > len(best[0]) * len(best[1]):
+                best = (list(chosen), grid_models)
+    return best
+
+
+def restricted_params(workdir: Path, tasks: Sequence[str], models: Sequence[str]) -> str:
+    """A params file of the copy whose benchmark is the `tasks` x `models` grid (the rest unchanged)."""
+    text = (workdir / "params.yaml").read_text()
+    for key, values in (("tasks", tasks), ("models", models)):
+        text, count = re.subn(rf"^{key}:[^\n]*", f"{key}: [{', '.join(values)}]", text, flags=re.MULTILINE)
+        if count != 1:
+            raise SystemExit(f"{workdir / 'params.yaml'}: expected one top-level `{key}:` line, found "
+                             f"{count}")
+    (workdir / DAGSTER_PARAMS).write_text(text)
+    return DAGSTER_PARAMS
+
+
+def dagster_runs(workdir: Path) -> list[Measurement]:
+    """Wall time of each Dagster run of the copy's instance (one per stage and partition)."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(workdir / ".dagster_home")))
+    records = sorted(instance.get_run_records(), key=lambda record: record.start_time or 0.0)
+    return [Measurement(f"{r.dagster_run.job_name} {r.dagster_run.tags.get('dagster/partition', '')}".strip(),
+                        "dagster run", (r.end_time or 0.0) - (r.start_time or 0.0), 0)
+            for r in records]
+
+
+def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool, deadline: float) -> None:
+    """Every DVC stage not measured yet, one at a time (no training starts after `deadline`, a
+    `time.monotonic()`), then the Dagster benchmark over the grid of finished trainings; appended as
+    measured."""
     project = Project.load(workdir)
     path = workdir / MEASUREMENTS
     done = {(m.front_door, m.stage) for m in read_measurements(path)}
     for stage, task, model in dvc_stages(project):
         if ("dvc", stage) in done:
+            continue
+        if model and time.monotonic() > deadline:
+            print(f"time is up: {stage} not run", flush=True)
             continue
         print(f"dvc repro {stage} ...", flush=True)
         seconds, peak = run_measured(["dvc", "repro", "--single-item", stage], workdir, env,
@@ -150,7 +193,9 @@ def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool) -> 
                                step_seconds(project, task, model) if model else None)
         record(path, measured)
         print(f"  {seconds:.0f} s, peak {peak / 2**30:.2f} GiB", flush=True)
-    if ("dvc", "repro (nothing to do)") not in done:
+    trained = {(m.task, m.model) for m in read_measurements(path) if m.model}
+    everything = len(trained) == len(project.settings.tasks) * len(project.settings.models)
+    if everything and ("dvc", "repro (nothing to do)") not in done:
         seconds, peak = run_measured(["dvc", "repro"], workdir, env, workdir / LOGS / "repro_all.log")
         status = subprocess.run(["dvc", "status"], cwd=workdir, env=env, capture_output=True,
                                 text=True).stdout
@@ -158,10 +203,14 @@ def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool) -> 
             raise SystemExit(f"`dvc status` after `dvc repro` lists changes:\n{status}")
         record(path, Measurement("repro (nothing to do)", "dvc", seconds, peak))
     if dagster and ("dagster", DAGSTER_STAGE) not in done:
-        print("geofm benchmark (Dagster) ...", flush=True)
-        seconds, peak = run_measured([sys.executable, "-m", "pipelines", "--profile", profile, "benchmark"],
-                                     workdir, env, workdir / LOGS / "dagster_benchmark.log")
-        record(path, Measurement(DAGSTER_STAGE, "dagster", seconds, peak))
+        tasks, models = finished_grid(trained, project.settings.tasks, project.settings.models)
+        params = "params.yaml" if everything else restricted_params(workdir, tasks, models)
+        print(f"geofm benchmark (Dagster) over {tasks} x {models} ...", flush=True)
+        seconds, peak = run_measured([sys.executable, "-m", "pipelines", "--params", params, "--profile",
+                                      profile, "benchmark"], workdir, env, workdir / LOGS / "dagster.log")
+        record(path, Measurement(f"{DAGSTER_STAGE} ({len(tasks)} x {len(models)})", "dagster", seconds, peak))
+        for run in dagster_runs(workdir):
+            record(path, run)
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -173,10 +222,12 @@ def markdown_table(measurements: Sequence[Measurement], profile: str) -> str:
     rows = ["| stage | task | model | front door | wall (s) | peak RSS (GiB) | s/step |",
             "|---|---|---|---|---:|---:|---:|"]
     rows += [f"| {m.stage} | {m.task} | {m.model} | {m.front_door} | {m.seconds:.0f} | "
-             f"{m.peak_rss_bytes / 2**30:.2f} | {_cell(m.step_seconds, 1)} |" for m in measurements]
+             f"{_cell(m.peak_rss_bytes / 2**30 if m.peak_rss_bytes else None, 2)} | "
+             f"{_cell(m.step_seconds, 1)} |" for m in measurements]
     by_door: dict[str, float] = {}
     for m in measurements:
-        by_door[m.front_door] = by_door.get(m.front_door, 0.0) + m.seconds
+        if m.front_door != "dagster run":  # the Dagster benchmark's runs, already in its total
+            by_door[m.front_door] = by_door.get(m.front_door, 0.0) + m.seconds
     totals = ", ".join(f"{door} {seconds / 60:.1f} min" for door, seconds in by_door.items())
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, CPU only")
@@ -201,6 +252,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the table of --workdir and stop")
     parser.add_argument("--no-dagster", action="store_true", help="measure the DVC front door only")
     parser.add_argument("--output", type=Path, help="also write the table to this markdown file")
+    parser.add_argument("--budget-minutes", type=float, default=math.inf,
+                        help="start no training after this long; Dagster then runs the largest finished grid")
     args = parser.parse_args()
     source = args.source.resolve()
     if args.resume or args.table_only:
@@ -216,7 +269,8 @@ def main() -> None:
         fresh_copy(source, workdir, args.profile, _environment(source, workdir))
     env = _environment(source, workdir)
     if not args.table_only:
-        measure(workdir, args.profile, env, dagster=not args.no_dagster)
+        measure(workdir, args.profile, env, dagster=not args.no_dagster,
+                deadline=time.monotonic() + args.budget_minutes * 60)
     table = markdown_table(read_measurements(workdir / MEASUREMENTS), args.profile)
     print(table)
     if args.output:
