@@ -1,16 +1,18 @@
-"""What the report and predictions assets need from the experiment store, as types (the training asset
-takes a `training.tracking.TrainingStore`). `pipelines.definitions` passes a `pipelines.store.BenchmarkStore`
-for all of them; tests may pass any object with these methods."""
+"""What the assets need from the outside world, as types: the experiment store (the training asset takes a
+`training.tracking.TrainingStore`; `pipelines.definitions` passes a `pipelines.store.BenchmarkStore` for
+all of them) and the machine's devices (`pipelines.devices`). Tests may pass any object with these methods."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import pandas as pd
 from torch import nn
 
 from training.settings import Settings
+from training.tracking import TrainingStore
 
 
 class ReportStore(Protocol):
@@ -25,3 +27,20 @@ class ModelSource(Protocol):
     def best_model_of_task(self, task: str, models: Sequence[str]) -> str: ...
 
     def load_model(self, reference: str) -> nn.Module: ...
+
+
+class DeviceLease(Protocol):
+    """The GPU(s) or CPU slot one training holds (`pipelines.devices.DeviceLease`)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def recorded(self, store: TrainingStore) -> TrainingStore: ...
+
+    def activate(self) -> AbstractContextManager[object]: ...
+
+
+class DevicePool(Protocol):
+    """The machine's devices, leased one training at a time each (`pipelines.devices.DevicePool`)."""
+
+    def lease(self) -> AbstractContextManager[DeviceLease]: ...

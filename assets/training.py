@@ -1,14 +1,13 @@
 """The trained-model asset: one network (and fine-tuning mode) trained and tested on one task."""
 
 import logging
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
 
 import dagster as dg
 
 from assets.checks import BEATS_BASELINE, BEATS_BASELINE_DESCRIPTION, beats_majority_baseline
 from assets.partitions import TASK, AssetEvents, stage_metadata, task_and_model
+from assets.resources import DevicePool
 from training.settings import Project
 from training.stages.outputs import stage_outputs
 from training.stages.training_stage import run_training_stage
@@ -22,23 +21,6 @@ SHOWN_SCORES = ("miou", "miou_std", "mpa", "mpa_std", "authors_miou", "authors_m
 
 def _rounded(value: object) -> float:
     return round(float(value), 4)
-
-
-class DeviceLease(Protocol):
-    """The GPU(s) or CPU slot one training holds (`pipelines.devices.DeviceLease`)."""
-
-    @property
-    def label(self) -> str: ...
-
-    def recorded(self, store: TrainingStore) -> TrainingStore: ...
-
-    def activate(self) -> AbstractContextManager[object]: ...
-
-
-class DevicePool(Protocol):
-    """The machine's devices, leased one training at a time each (`pipelines.devices.DevicePool`)."""
-
-    def lease(self) -> AbstractContextManager[DeviceLease]: ...
 
 
 @dataclass

@@ -13,6 +13,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
+from pipelines.devices import DevicePool
 from training.settings import Settings
 
 DAGSTER_HOME = ".dagster_home"
@@ -89,3 +90,10 @@ def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, settings: 
                                 else outcome.failed_checks)
                     failures.append(f"{check.asset_key.to_user_string()}[{partition}]: {check.check_name}")
     return outcome
+
+
+def set_pool_limit(instance: dg.DagsterInstance, pool: DevicePool, name: str = "gpu") -> int:
+    """Let as many steps of Dagster's pool `name` (the trainings') run at once as `pool` holds trainings;
+    returns that limit (`dagster instance concurrency set gpu N` does the same by hand)."""
+    instance.event_log_storage.set_concurrency_slots(name, pool.concurrency)
+    return pool.concurrency

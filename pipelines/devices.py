@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import dagster as dg
 import filelock
 import torch
 
@@ -180,10 +179,3 @@ class DevicePool:
         stack, indices = held
         with stack:
             yield DeviceLease(tuple(self._name(index) for index in indices))
-
-
-def set_pool_limit(instance: dg.DagsterInstance, pool: DevicePool, name: str = "gpu") -> int:
-    """Let as many steps of Dagster's pool `name` (the trainings') run at once as `pool` holds trainings;
-    returns that limit (`dagster instance concurrency set gpu N` does the same by hand)."""
-    instance.event_log_storage.set_concurrency_slots(name, pool.concurrency)
-    return pool.concurrency

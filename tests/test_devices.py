@@ -15,7 +15,8 @@ import pytest
 from tiny_benchmark import REPO
 
 from assets.training import GPU_POOL
-from pipelines.devices import DevicePool, NoDeviceError, set_pool_limit
+from pipelines.benchmark_runner import set_pool_limit
+from pipelines.devices import DevicePool, NoDeviceError
 from training.settings.orchestration import OrchestrationSettings
 
 

@@ -26,6 +26,8 @@ def write_tiny_params(root: Path, tasks: Sequence[str], models: Sequence[str]) -
     demo = params["profiles"]["demo"]
     demo["data"]["synthetic"].update(train_count=8, test_count=2, shapes={task: TINY_SHAPE for task in tasks})
     demo["train"].update(epochs=1, batch_size=4)
+    # Its own device leases, and room for concurrent trainings: tests run projects side by side.
+    params["orchestration"].update(lease_dir=str(Path(root) / ".devices"), cpu_trainings=4)
     path = Path(root) / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path

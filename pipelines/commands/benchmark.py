@@ -11,8 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.benchmark_runner import dagster_instance, release_stale_runs, run_benchmark
+from assets.training import GPU_POOL
+from pipelines.benchmark_runner import dagster_instance, release_stale_runs, run_benchmark, set_pool_limit
 from pipelines.definitions import build_definitions
+from pipelines.devices import DevicePool
 from training.models.weights import random_encoder_notice
 from training.settings import Project
 
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace, project: Project) -> None:
     if settings.model.weights == "none":
         print(random_encoder_notice(settings.model.encoder))
     instance = dagster_instance(project.root)
+    set_pool_limit(instance, DevicePool.for_settings(settings.orchestration, settings.train.device), GPU_POOL)
     for run_id in release_stale_runs(instance):
         print(f"marked run {run_id} failed: its process is gone")
     defs = build_definitions(project)

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import argparse
 
+from pipelines.devices import DevicePool
 from pipelines.store import BenchmarkStore
 from training.settings import Project
 from training.stages.training_stage import run_training_stage
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
-    store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
-    outcome = run_training_stage(project.settings, project.root, args.task, args.model, store, launcher="cli")
+    settings = project.settings
+    store = BenchmarkStore.for_project(settings.mlflow, project.root)
+    pool = DevicePool.for_settings(settings.orchestration, settings.train.device)
+    with pool.lease() as lease, lease.activate():
+        outcome = run_training_stage(settings, project.root, args.task, args.model, lease.recorded(store),
+                                     launcher="cli")
     for seed in outcome.seeds:
         result, published = seed.result, seed.publication
         print(f"{args.task}/{args.model} seed {result.seed}: test mIoU {result.miou:.4f}, "
