@@ -1,27 +1,42 @@
 """`geofm train --task T --model M`: train and test one model (once per seed), tracked in MLflow; each
-seed's version becomes `best` if it is (DVC stage `train@T-M`)."""
+seed's version becomes `best` if it is (DVC stage `train@T-M`). Under `torchrun --nproc-per-node N -m
+pipelines train ...` the processes train it together with DistributedDataParallel (one run, one version)."""
 
 from __future__ import annotations
 
 import argparse
+from contextlib import ExitStack
 
 from pipelines.devices import DevicePool
 from pipelines.store import BenchmarkStore
+from training.distributed import from_environment, shutdown
 from training.settings import Project
-from training.stages.training_stage import run_training_stage
+from training.stages.training_stage import TrainingOutcome, run_training_stage
+
+
+def _report(args: argparse.Namespace, outcome: TrainingOutcome) -> None:
+    for seed in outcome.seeds:
+        result, published = seed.result, seed.publication
+        print(f"{args.task}/{args.model} seed {result.seed}: test mIoU {result.miou:.4f}, "
+              f"mPA {result.mpa:.4f} (majority baseline {result.majority_baseline_miou:.4f}); "
+              f"{published.model.uri}{' promoted to best' if published.promoted else ''}"
+              f"{'; reused the identical finished training' if seed.reused else ''}; {published.run_url}")
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
     settings = project.settings
     store = BenchmarkStore.for_project(settings.mlflow, project.root)
-    pool = DevicePool.for_settings(settings.orchestration, settings.train.device)
-    with pool.lease() as lease, lease.activate():
-        outcome = run_training_stage(settings, project.root, args.task, args.model, lease.recorded(store),
-                                     launcher="cli")
-    for seed in outcome.seeds:
-        result, published = seed.result, seed.publication
-        print(f"{args.task}/{args.model} seed {result.seed}: test mIoU {result.miou:.4f}, "
-              f"mPA {result.mpa:.4f} "
-              f"(majority baseline {result.majority_baseline_miou:.4f}); {published.model.uri}"
-              f"{' promoted to best' if published.promoted else ''}"
-              f"{'; reused the identical finished training' if seed.reused else ''}; {published.run_url}")
+    distributed = from_environment()
+    try:
+        with ExitStack() as stack:
+            if distributed.world_size == 1:  # torchrun's processes have their GPUs: LOCAL_RANK's
+                lease = stack.enter_context(
+                    DevicePool.for_settings(settings.orchestration, settings.train.device).lease())
+                stack.enter_context(lease.activate())
+                store = lease.recorded(store)
+            outcome = run_training_stage(settings, project.root, args.task, args.model, store, launcher="cli",
+                                         distributed=distributed)
+        if outcome is not None:
+            _report(args, outcome)
+    finally:
+        shutdown()

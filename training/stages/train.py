@@ -25,6 +25,7 @@ from training.data.dataset import PreparedDataset
 from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
 from training.data.prepare import read_stats
 from training.data.stats import class_counts
+from training.distributed import SINGLE_PROCESS, Distributed
 from training.evaluation import evaluate_with_mirrors
 from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, fit
 from training.metrics import scores_from_confusion
@@ -217,12 +218,14 @@ def _job(settings: Settings, root: Path, task_key: str, model_key: str, seed: in
 
 
 def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key: str, tracker: Tracker,
-                       seed: int, callbacks: Sequence[FitCallback] = ()) -> TrainingResult:
+                       seed: int, callbacks: Sequence[FitCallback] = (),
+                       distributed: Distributed = SINGLE_PROCESS) -> TrainingResult | None:
     """Train one model on a prepared task with one seed, select it on validation, score it on test.
 
     Writes `runs/<task>/<model>/seeds/<seed>/` (metrics.json, history.csv, artifacts/), logs everything to
     `tracker` (also the fit callback, with `callbacks`). An interrupted run resumes from its checkpoints;
-    a finished one deletes them.
+    a finished one deletes them. Under torchrun (`distributed`), every process trains its share and the
+    main process alone evaluates and writes; the others return None.
     """
     job = _job(settings, root, task_key, model_key, seed)
     task = job.task
@@ -231,7 +234,9 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     _log_setup(job, model, tracker)
     checkpoints = checkpoint_dir(job)
     fitted = fit(model, sets["train"], sets["val"], task.num_classes, job.fit, checkpoints,
-                 callbacks=[tracker, *callbacks])
+                 callbacks=[tracker, *callbacks], distributed=distributed)
+    if not distributed.is_main:
+        return None
     evaluation = evaluate_with_mirrors(model, sets["test"], task.num_classes, task.paper_batch_size,
                                        job.fit.device)
     baseline = majority_baseline_miou(job.paths, task)

@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from training.atomic import remove_stale_in, write_atomic
+from training.distributed import SINGLE_PROCESS, Distributed
+from training.distributed.tracking import main_process_run
 from training.fit import FitCallback
 from training.locking import checkpoint_lock
 from training.settings import ProjectPaths, Settings
@@ -88,28 +92,47 @@ def _write_summary(run_dir: Path, results: Sequence[TrainingResult], summary: di
     write_atomic(run_dir / METRICS_FILE, json.dumps(summary, indent=1) + "\n")
 
 
+def _finished(settings: Settings, root: Path, task: str, model: str, seed: int,
+              store: TrainingStore) -> tuple[TrainingResult | None, str | None]:
+    """This very training's result and run, if it already finished (else None, None)."""
+    identity = checkpoint_folder(settings, root, task, model, seed).name
+    remove_stale_in(seed_run_dir(ProjectPaths.of(settings, root), task, model, seed))
+    result = finished_result(settings, root, task, model, seed, identity)
+    run_id = store.finished_run(identity) if result is not None else None
+    return (result, run_id) if run_id is not None else (None, None)
+
+
 def _train_seed(settings: Settings, root: Path, task: str, model: str, seed: int, store: TrainingStore,
-                launcher: str, callbacks: Sequence[FitCallback]) -> SeedOutcome:
+                launcher: str, callbacks: Sequence[FitCallback],
+                distributed: Distributed) -> SeedOutcome | None:
+    """One seed, on the main process the locked, reused-or-trained, published one (None elsewhere)."""
     folder = checkpoint_folder(settings, root, task, model, seed)
-    identity = folder.name
-    with checkpoint_lock(folder, wait_seconds=settings.train.lock_wait_seconds):
-        remove_stale_in(seed_run_dir(ProjectPaths.of(settings, root), task, model, seed))
-        result = finished_result(settings, root, task, model, seed, identity)
-        run_id = store.finished_run(identity) if result is not None else None
-        reused = run_id is not None
+    main = distributed.is_main
+    with checkpoint_lock(folder, wait_seconds=settings.train.lock_wait_seconds) if main else nullcontext():
+        result, run_id = _finished(settings, root, task, model, seed, store) if main else (None, None)
+        reused = distributed.from_main(run_id is not None)
         if not reused:
-            with store.training_run(settings, task, model, launcher, identity, seed) as tracker:
-                result = train_and_evaluate(settings, root, task, model, tracker, seed, callbacks)
-            run_id = tracker.run_id
+            opener = partial(store.training_run, settings, task, model, launcher, folder.name, seed)
+            with main_process_run(distributed, opener) as tracker:
+                result = train_and_evaluate(settings, root, task, model, tracker, seed, callbacks,
+                                            distributed)
+            run_id = getattr(tracker, "run_id", None)
+        if not main:
+            return None
         publication = store.publish(run_id, result.model_ref.uri, task, model, result.best_val_miou)
     return SeedOutcome(result, publication, reused)
 
 
 def run_training_stage(settings: Settings, root: Path, task_key: str, model_key: str, store: TrainingStore,
-                       launcher: str, callbacks: Sequence[FitCallback] = ()) -> TrainingOutcome:
-    """Train `task_key` x `model_key` once per seed (see the module's docstring) and write the summary."""
-    seeds = [_train_seed(settings, root, task_key, model_key, seed, store, launcher, callbacks)
+                       launcher: str, callbacks: Sequence[FitCallback] = (),
+                       distributed: Distributed = SINGLE_PROCESS) -> TrainingOutcome | None:
+    """Train `task_key` x `model_key` once per seed (see the module's docstring) and write the summary.
+    Under torchrun (`distributed`) every process trains; the main process alone locks, logs, registers
+    and writes, and gets the outcome (the others None)."""
+    seeds = [_train_seed(settings, root, task_key, model_key, seed, store, launcher, callbacks, distributed)
              for seed in settings.train.seeds]
+    if not distributed.is_main:
+        return None
     results = [seed.result for seed in seeds]
     summary = summarize(results)
     _write_summary(ProjectPaths.of(settings, root).run_dir(task_key, model_key), results, summary)
