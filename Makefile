@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo
+.PHONY: install test lint demo browser-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -17,7 +17,18 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) lint
+# The browser suite (tests/browser, marker `browser`) drives Debian's Chromium through its driver; both are
+# installed here when missing (as root, else through sudo). Without them: `.venv/bin/pytest -m "not browser"`.
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES); \
+	fi
+
+test: $(STAMP) lint browser-deps
 	$(VENV)/bin/pytest -q
 
 demo: $(STAMP)

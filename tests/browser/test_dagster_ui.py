@@ -1,0 +1,117 @@
+"""The Dagster front door as a user sees it after "Materialize all": every stage ran once and succeeded, the
+report's tables hold the trained numbers, each check result names its partition and the training that
+materialized it, and the lineage, catalog, partitions and check views tell the same story."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytest.importorskip("selenium", reason="the browser suite drives Chromium with selenium (the dev extra)")
+
+from dagster_pages import Backfill, open_page  # noqa: E402
+from outcomes import check_outcomes, report_tables  # noqa: E402
+from pages import Browser  # noqa: E402
+
+from assets.checks import BEATS_BASELINE  # noqa: E402
+from training.report import METRIC_TABLES  # noqa: E402
+
+pytestmark = pytest.mark.browser
+SEVERITY_ICONS = {"ERROR": "cancel", "WARN": "warning_outline"}
+"""The icon Dagster draws beside a failed check result of each severity."""
+
+
+def test_materialize_all_runs_every_stage_once_and_succeeds(browser: Browser, dagster_ui: str,
+                                                            materialized: Backfill, project) -> None:
+    assert materialized.status == "COMPLETED_SUCCESS", materialized
+    assert {run.status for run in materialized.runs} == {"SUCCESS"}, materialized.runs
+    partitions = sorted(str(run.partition) for run in materialized.runs)
+    trained = [outcome.partition for outcome in check_outcomes(project.root)]
+    # raw_data and benchmark_report (unpartitioned), one prepared_data per task, one trained_model per pair.
+    assert partitions == sorted(["None", "None", "das", *trained])
+    open_page(browser, f"{dagster_ui}/runs/b/{materialized.backfill_id}")
+    browser.wait_for_text(r"Status\s+Succeeded", "the backfill's status")
+    browser.wait_for_text(r"trained_model\s+100% completed", "the trainings' progress")
+    browser.shot("02-dagster-backfill")
+
+
+def test_report_shows_both_tables_with_the_trained_numbers(browser: Browser, dagster_ui: str,
+                                                           materialized: Backfill, project) -> None:
+    open_page(browser, f"{dagster_ui}/assets/benchmark_report")
+    browser.click("//a[normalize-space()='[Show Markdown]']", "the tables' [Show Markdown] link")
+    shown = browser.wait(lambda: browser.visible("//*[@role='dialog']//table")[:len(METRIC_TABLES)],
+                         "the report's tables in the markdown dialog")
+    browser.shot("03-dagster-report-tables")
+    dialog = browser.find("//*[@role='dialog']", "the markdown dialog").text
+    assert all(title in dialog for title, _ in METRIC_TABLES.values()), dialog
+    expected = report_tables(project.root)
+    for key, element in zip(METRIC_TABLES, shown, strict=True):
+        header, *rows = browser.table(element)
+        cells = {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}
+        assert set(cells) == set(expected[key].index)
+        for network, scores in expected[key].iterrows():
+            for task, value in scores.items():
+                ours = "—" if math.isnan(value) else f"{value:.4f}"
+                assert cells[network][task].startswith(f"{ours} (paper "), (key, network, cells[network])
+
+
+def test_each_check_result_names_its_partition_and_training(browser: Browser, dagster_ui: str,
+                                                           materialized: Backfill, project) -> None:
+    open_page(browser, f"{dagster_ui}/assets/trained_model?view=checks&checkDetail={BEATS_BASELINE}")
+    browser.click("//*[normalize-space()='Execution history']", "the check's Execution history tab")
+    expected = {outcome.partition: outcome for outcome in check_outcomes(project.root)}
+    rows = browser.wait(lambda: _history_rows(browser, len(expected)), "one check result per partition")
+    browser.shot("04-dagster-check-history")
+    materialized_by = {run.partition: run.run_id for run in materialized.runs}
+    assert set(rows) == set(expected)
+    for partition, (result, icon, target_runs, description) in rows.items():
+        outcome = expected[partition]
+        assert result == ("Passed" if outcome.passed else "Failed"), (partition, result)
+        if not outcome.passed:
+            assert icon == SEVERITY_ICONS[outcome.severity], (partition, outcome.severity, icon)
+        # The target materialization links to the run that trained this partition.
+        assert target_runs == [f"{dagster_ui}/runs/{materialized_by[partition]}"], (partition, target_runs)
+        assert f"{outcome.task}/{outcome.model}: test mIoU" in description, description
+
+
+def _history_rows(browser: Browser, count: int) -> dict[str, tuple[str, str, list[str], str]] | None:
+    """Partition -> (result, result icon, target materialization links, description) of each row of the
+    check's execution history, once `count` rows are shown."""
+    rows = {}
+    for row in browser.visible("//table//tbody//tr"):
+        cells = row.find_elements("tag name", "td")
+        if len(cells) < 5:
+            continue
+        icon = cells[0].find_element("css selector", "[role=img]").get_attribute("aria-label")
+        links = [link.get_attribute("href") for link in cells[2].find_elements("tag name", "a")]
+        rows[cells[3].text.strip()] = (cells[0].text.strip(), icon, links, cells[4].text.strip())
+    return rows if len(rows) == count else None
+
+
+def test_lineage_catalog_partitions_and_checks_agree(browser: Browser, dagster_ui: str,
+                                                    materialized: Backfill, project) -> None:
+    outcomes = check_outcomes(project.root)
+    total, failed = len(outcomes), sum(not outcome.passed for outcome in outcomes)
+    verdict = "Failed" if failed else "Passed"
+    # Materializations: every partition materialized, none failed, in the catalog and the Partitions tab.
+    open_page(browser, f"{dagster_ui}/assets")
+    browser.wait_for_text(rf"trained_model\n.*\n.*\n.*\nAll\n0\n0\n0\n{total} partitions",
+                          f"the catalog's trained_model row: all {total} partitions materialized")
+    browser.shot("05-dagster-catalog")
+    open_page(browser, f"{dagster_ui}/assets/trained_model?view=partitions")
+    browser.wait_for_text(rf"Failed \(0\)\s+Materialized \({total}\)\s+Materializing \(0\)\s+Missing \(0\)",
+                          f"the Partitions tab: {total} materialized, none failed")
+    browser.shot("06-dagster-partitions")
+    # Checks: the same verdict per partition in the check's list, its Partitions tab and the lineage node.
+    open_page(browser, f"{dagster_ui}/assets/trained_model?view=checks&checkDetail={BEATS_BASELINE}")
+    browser.wait_for_text(rf"{BEATS_BASELINE}\n{verdict}", f"the check listed as {verdict}")
+    browser.click("//button[normalize-space()='Partitions']", "the check's Partitions tab")
+    browser.wait_for_text(rf"{total} Partitions\s+Execution Failed \(0\)\s+Failed \({failed}\)\s+"
+                          rf"In Progress \(0\)\s+Missing \(0\)\s+Skipped \(0\)\s+Passed \({total - failed}\)",
+                          f"the check's Partitions tab: {failed} of {total} failed")
+    browser.shot("07-dagster-check-partitions")
+    open_page(browser, f"{dagster_ui}/assets/trained_model?view=lineage")
+    browser.wait_for_text(rf"trained_model\nLatest event\n.*\nAsset checks\n{0 if failed else 1} / 1 Passed\n"
+                          r"Partitions\n100% filled", "the lineage node's checks and partitions")
+    browser.shot("08-dagster-lineage")

@@ -1,0 +1,72 @@
+"""The MLflow front door as a user reaches it from Dagster: the `mlflow_run` link of a trained model opens
+that training's run in the model-training view (its metrics and its geofm source, not the GenAI view), and
+the registry shows the `best` alias on every registered model."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+pytest.importorskip("selenium", reason="the browser suite drives Chromium with selenium (the dev extra)")
+
+from dagster_pages import Backfill, open_page  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from pages import Browser  # noqa: E402
+
+from pipelines.store import registered_model_name  # noqa: E402
+from training.settings import Project  # noqa: E402
+
+pytestmark = pytest.mark.browser
+CLOSE_ASSISTANT = "//button[@data-component-id='mlflow.assistant.chat_panel.close']"
+CLOSE_DIALOG = "//*[@role='dialog']//button[@aria-label='Close']"
+GENAI_ONLY = ("Evaluation runs", "Judges", "Sessions")
+"""Side-bar entries of MLflow's GenAI view, absent from its model-training view."""
+
+
+def _settle(browser: Browser) -> None:
+    """Let the MLflow app render, then close its assistant panel and any promotion dialog."""
+    browser.wait(lambda: browser.visible("//nav//a"), "the MLflow side bar")
+    time.sleep(2)
+    browser.dismiss(CLOSE_ASSISTANT)
+    browser.dismiss(CLOSE_DIALOG)
+
+
+def test_the_dagster_run_link_opens_the_training_run_with_its_metrics(
+        browser: Browser, dagster_ui: str, mlflow_ui: str, materialized: Backfill, project) -> None:
+    open_page(browser, f"{dagster_ui}/assets/trained_model")
+    partition = browser.wait_for_text(r"Latest materialization\n.*\n(\S+\|\S+)",
+                                      "the latest materialization's partition").group(1)
+    link = browser.find(f"//a[starts-with(@href, '{mlflow_ui}/')]", "the mlflow_run link (on mlflow.ui_url)")
+    url = link.get_attribute("href")
+    run_id = re.search(r"/runs/(\w+)", url).group(1)
+    run = MlflowClient(project.tracking_uri).get_run(run_id)
+    assert f"{run.data.tags['geofm.model']}|{run.data.tags['geofm.task']}" == partition
+    browser.open(url)
+    _settle(browser)
+    browser.wait_for_text(rf"test_miou\n{re.escape(str(run.data.metrics['test_miou']))}\n",
+                          "the run's test mIoU among its metrics")
+    source = run.data.tags["mlflow.source.name"]
+    assert source.startswith("geofm train"), source
+    browser.wait_for_text(rf"Source\n{re.escape(source)}\n", "the run's geofm source")
+    browser.shot("09-mlflow-run-from-dagster")
+    assert browser.visible("//nav//a[normalize-space()='Model registry']"), "not in the model-training view"
+    shown = [entry for entry in GENAI_ONLY if browser.visible(f"//nav//*[normalize-space()='{entry}']")]
+    assert not shown, f"the run opened in MLflow's GenAI view (side bar: {shown})"
+
+
+def test_the_registry_shows_best_on_every_model(browser: Browser, mlflow_ui: str, materialized: Backfill,
+                                                project) -> None:
+    settings = Project.load(project.root).settings
+    client = MlflowClient(project.tracking_uri, registry_uri=project.tracking_uri)
+    browser.open(f"{mlflow_ui}/#/models")
+    _settle(browser)
+    for task in settings.tasks:
+        for model in settings.models:
+            name = registered_model_name(task, model)
+            best = client.get_model_version_by_alias(name, settings.mlflow.best_alias).version
+            browser.find(f"//*[@role='row'][.//a[normalize-space()='{name}']]", f"the row of {name}")
+            browser.wait_for_text(rf"{name}\nVersion \d+\n@ {settings.mlflow.best_alias}\n: Version {best}\n",
+                                  f"{name}'s alias {settings.mlflow.best_alias} on version {best}")
+    browser.shot("10-mlflow-registry")
