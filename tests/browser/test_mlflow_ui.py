@@ -21,6 +21,7 @@ from training.settings import Project  # noqa: E402
 pytestmark = pytest.mark.browser
 CLOSE_ASSISTANT = "//button[@data-component-id='mlflow.assistant.chat_panel.close']"
 CLOSE_DIALOG = "//*[@role='dialog']//button[@aria-label='Close']"
+MODEL_TRAINING = "Model training"
 GENAI_ONLY = ("Evaluation runs", "Judges", "Sessions")
 """Side-bar entries of MLflow's GenAI view, absent from its model-training view."""
 
@@ -62,6 +63,9 @@ def test_the_registry_shows_best_on_every_model(browser: Browser, mlflow_ui: str
     client = MlflowClient(project.tracking_uri, registry_uri=project.tracking_uri)
     browser.open(f"{mlflow_ui}/#/models")
     _settle(browser)
+    # The registry page drops the link's view; one click on the switch keeps "Model training" (the README).
+    browser.click(f"//*[@role='button'][normalize-space()='{MODEL_TRAINING}']", "the view switch")
+    browser.find("//nav//a[normalize-space()='Model registry']", "the model-training side bar")
     for task in settings.tasks:
         for model in settings.models:
             name = registered_model_name(task, model)

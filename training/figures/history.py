@@ -18,6 +18,8 @@ HISTORY_FIGURE = "history.png"
 PANELS = (("loss", "loss (lower is better)"), ("miou", "mIoU"))
 """(metric suffix in history.csv, panel title): each panel shows `train_<suffix>` and `val_<suffix>`."""
 SPLIT_STYLES = {"train": "--", "val": "-"}
+MARKED_EPOCHS = 20
+"""Up to this many epochs each point is marked (one epoch is a point, not a line); beyond, lines only."""
 
 
 def history_figure(path: Path, history: pd.DataFrame, title: str) -> None:
@@ -38,14 +40,16 @@ def history_figure(path: Path, history: pd.DataFrame, title: str) -> None:
 
     figure, axes = plt.subplots(1, len(PANELS), figsize=(9, 3.4), constrained_layout=True)
     curves = list(history.sort_values("epoch").groupby("seed", sort=True))
+    marker = "o" if history["epoch"].nunique() <= MARKED_EPOCHS else None
     for axis, (metric, label) in zip(axes, PANELS, strict=True):
         for index, (seed, curve) in enumerate(curves):
             for split, style in SPLIT_STYLES.items():
                 axis.plot(curve["epoch"], curve[f"{split}_{metric}"], style, color=f"C{index % 10}",
-                          marker="o", markersize=3, label=f"{split}, seed {seed}")
+                          marker=marker, markersize=3, label=f"{split}, seed {seed}")
         axis.set_title(label)
         axis.set_xlabel("epoch")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlim(history["epoch"].min() - 0.5, history["epoch"].max() + 0.5)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axis.grid(alpha=0.3)
     axes[-1].set_ylim(0, 1)
     axes[-1].legend(fontsize="small")
