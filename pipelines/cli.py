@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; an error the user can fix ends with its one-sentence message and status 2."""
+    """Run one command; an error the user can fix (a `GeofmError`) ends with its one-sentence message and
+    status 2. Any other exception is a bug: it keeps its traceback."""
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     # MLflow's notices (database set-up, pickled models) would break the progress bars.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         project = Project.load(args.root, args.params, command.profile or args.profile)
         command_module(args.command).run(args, project)
-    except (GeofmError, FileNotFoundError, KeyError, ValueError) as error:
+    except GeofmError as error:
         print(f"geofm {args.command}: {error}", file=sys.stderr)
         return 2
     return 0

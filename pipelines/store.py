@@ -7,6 +7,8 @@ Safe under concurrency and kills: a new sqlite store is created, and a parent ru
 under a file lock beside the database (two processes would otherwise both migrate the schema, or both
 create the parent); a training's run is tagged with its training id, so a training resumed after a kill
 continues its unfinished run (one whole curve); a model is registered only once its run has FINISHED.
+The parent run is RUNNING while trainings are added under it, and FINISHED once the report has logged
+tables that cover them all.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import io
 import logging
 import math
+import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -59,6 +62,8 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
 """Marks the experiment as model training, so the MLflow UI opens on its runs, not on the GenAI view."""
 LOG = logging.getLogger("geofm")
+_METRIC_REFUSED = re.compile(r"[^\w\-. :/]")
+"""What MLflow does not allow in a metric name (it allows alphanumerics, `_`, `-`, `.`, ` `, `:` and `/`)."""
 _READY_STORES: set[str] = set()
 """Tracking URIs whose schema this process has already seen created (no lock needed after that)."""
 
@@ -72,6 +77,12 @@ def registered_model_name(task: str, model_key: str) -> str:
     return f"geofm-{task}-{model_key}"
 
 
+def metric_name(*parts: str) -> str:
+    """`parts` joined by `/`, less the characters MLflow refuses in a metric name (`DINOv2-MLA (frozen)`
+    becomes `DINOv2-MLA frozen`)."""
+    return "/".join(_METRIC_REFUSED.sub("", part) for part in parts)
+
+
 def summary_metrics(tables: Mapping[str, pd.DataFrame]) -> list[Metric]:
     """Each network's mIoU and mPA per task and averaged over the tasks, as parent-run metrics
     (`miou/DINOv2-MLA/Seismic Geobody`, `miou/DINOv2-MLA/mean`)."""
@@ -80,7 +91,7 @@ def summary_metrics(tables: Mapping[str, pd.DataFrame]) -> list[Metric]:
         for row, scores in tables[key].iterrows():
             known = scores.dropna()
             values = {**known.to_dict(), "mean": known.mean()} if len(known) else {}
-            metrics += [Metric(f"{key}/{row}/{name}", float(value), timestamp, 0)
+            metrics += [Metric(metric_name(key, str(row), str(name)), float(value), timestamp, 0)
                         for name, value in values.items()]
     return metrics
 
@@ -115,12 +126,14 @@ class BenchmarkStore:
 
     @property
     def client(self) -> MlflowClient:
-        """A client on the store, whose schema is created (once, under the lock) before it is handed out."""
-        client = client_for(self.tracking_uri)
-        if self.tracking_uri not in _READY_STORES:
-            with self.lock():
-                client.search_experiments(max_results=1)
-            _READY_STORES.add(self.tracking_uri)
+        """A client on the store. MLflow creates a new store's schema when it builds the first client (and
+        registry) of a process, so the first ones are built under the lock."""
+        if self.tracking_uri in _READY_STORES:
+            return client_for(self.tracking_uri)
+        with self.lock():
+            client = client_for(self.tracking_uri)
+            client.search_registered_models(max_results=1)
+        _READY_STORES.add(self.tracking_uri)
         return client
 
     def experiment_id(self) -> str:
@@ -194,14 +207,18 @@ class BenchmarkStore:
                      seed: int) -> Iterator[MlflowTracker]:
         """The run of one training (one seed) under the benchmark's parent run: an unfinished run of the
         same training (killed, or failed) is continued, so its curve stays whole; otherwise a new run,
-        tagged with `training_id`. Nothing is registered here (see `publish`)."""
+        tagged with `training_id`. Nothing is registered here (see `publish`). A parent run that a report
+        had finished is RUNNING again: its tables no longer cover every training under it."""
         tags = {"geofm.task": task, "geofm.model": model, "geofm.seed": seed,
                 "geofm.profile": settings.profile, "geofm.launcher": launcher, TRAINING_TAG: training_id,
                 MLFLOW_SOURCE_NAME: f"geofm train --task {task} --model {model} ({launcher})",
                 MLFLOW_SOURCE_TYPE: "JOB"}
         unfinished = self._training_runs(training_id, "RUNNING") + self._training_runs(training_id, "FAILED")
         name = f"{task}-{model}" if len(settings.train.seeds) == 1 else f"{task}-{model}-seed{seed}"
-        with self.child_run(self.benchmark_run(settings), name, tags=tags,
+        parent = self.benchmark_run(settings)
+        if self.client.get_run(parent).info.status != "RUNNING":
+            self.client.update_run(parent, status="RUNNING")
+        with self.child_run(parent, name, tags=tags,
                             run_id=unfinished[0] if unfinished else None) as tracker:
             yield tracker
 

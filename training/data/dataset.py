@@ -28,6 +28,7 @@ from training.data.layout import (
     sample_paths,
 )
 from training.data.validate import check_raw_structure
+from training.errors import MissingInputError
 from training.tasks import TaskSpec
 
 _IN_PLACE = ("C_CONTIGUOUS", "WRITEABLE")
@@ -77,7 +78,7 @@ class PreparedDataset(FlipPairedDataset):
         self.input_path, self.label_path = prepared_array_paths(task_dir, split)
         for path in (self.input_path, self.label_path):
             if not path.is_file():
-                raise FileNotFoundError(
+                raise MissingInputError(
                     f"prepared data for task {task_key!r} not found: {path} is missing; run "
                     "the prepare stage first (training.data.prepare.prepare_task)"
                 )

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from training.errors import GeofmError
 from training.survey.segy import CROSSLINE_BYTE, INLINE_BYTE, open_segy
-from training.survey.volumes import Survey, open_dat, open_npy
+from training.survey.volumes import Survey, SurveyFileError, open_dat, open_npy
+
+
+class SurveyNotFoundError(GeofmError, FileNotFoundError):
+    """The survey file to read is not there."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,9 @@ def open_survey(path: Path, options: ReadOptions | None = None) -> Survey:
     path = Path(path)
     reader = SURVEY_READERS.get(path.suffix.lower())
     if reader is None:
-        raise ValueError(f"{path}: unknown survey format; known: {', '.join(SURVEY_READERS)}")
+        raise SurveyFileError(f"{path}: unknown survey format; known: {', '.join(SURVEY_READERS)}")
     if not path.is_file():
-        raise FileNotFoundError(f"survey file not found: {path}")
+        raise SurveyNotFoundError(f"survey file not found: {path}")
     return reader(path, options or ReadOptions())
 
 
@@ -53,12 +58,13 @@ def read_section(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray
     survey = open_survey(path, ReadOptions(shape=None if shape is None else tuple(shape)))
     try:
         if survey.ndim != 2:
-            raise ValueError(f"{path}: expected a 2-D section, got a volume of {survey.shape[0]} inlines x "
-                             f"{survey.shape[1]} crosslines x {survey.shape[2]} samples; predict it with "
-                             "training.survey.predict_survey")
+            inlines, crosslines, samples = survey.shape
+            raise SurveyFileError(f"{path}: expected a 2-D section, got a volume of {inlines} inlines x "
+                                  f"{crosslines} crosslines x {samples} samples; predict it with "
+                                  "training.survey.predict_survey")
         section = survey.section("inline", 0)
     finally:
         survey.close()
     if not np.isfinite(section).all():
-        raise ValueError(f"{path}: the section holds NaN or inf")
+        raise SurveyFileError(f"{path}: the section holds NaN or inf")
     return section

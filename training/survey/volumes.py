@@ -16,10 +16,16 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from training.errors import GeofmError
+
 Axis = Literal["inline", "crossline"]
 AXES: tuple[Axis, ...] = ("inline", "crossline")
 INPUT_DTYPE = np.dtype("<f4")
 """The dtype of a raw `.dat` file (the record's inputs)."""
+
+
+class SurveyFileError(GeofmError, ValueError):
+    """A file that cannot be read as a survey; the message names it and says what is wrong."""
 
 
 class Survey(Protocol):
@@ -81,10 +87,12 @@ class ArraySurvey:
 
 def _array_survey(path: Path, open_array: Callable[[], np.ndarray], array: np.ndarray) -> ArraySurvey:
     if array.ndim not in (2, 3):
-        raise ValueError(f"{path}: expected a 2-D section (sample, trace) or a 3-D volume (inline, "
-                         f"crossline, sample), got an array of shape {array.shape}")
+        raise SurveyFileError(f"{path}: expected a 2-D section (sample, trace) or a 3-D volume (inline, "
+                              f"crossline, sample), got an array of shape {array.shape}")
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{path}: expected real amplitudes, got dtype {array.dtype}")
+        raise SurveyFileError(f"{path}: expected real amplitudes, got dtype {array.dtype}")
+    if array.size == 0:
+        raise SurveyFileError(f"{path}: the array of shape {array.shape} is empty: no amplitude to predict")
     shape = cube_view(array, array.ndim).shape
     return ArraySurvey(path=path, open_array=open_array, shape=shape, ndim=array.ndim)
 
@@ -98,20 +106,20 @@ def open_npy(path: Path) -> ArraySurvey:
     try:
         array = open_array()
     except ValueError as error:
-        raise ValueError(f"{path}: not a NumPy array file ({error})") from error
+        raise SurveyFileError(f"{path}: not a NumPy array file ({error})") from error
     return _array_survey(path, open_array, array)
 
 
 def open_dat(path: Path, shape: tuple[int, ...] | None) -> ArraySurvey:
     """A raw little-endian float32 file of the given `shape`, memory-mapped."""
     if shape is None or len(shape) not in (2, 3):
-        raise ValueError(f"{path}: a raw .dat file has no header; give its shape: (samples, traces) for a "
-                         "section or (inlines, crosslines, samples) for a volume")
+        raise SurveyFileError(f"{path}: a raw .dat file has no header; give its shape: (samples, traces) for "
+                              "a section or (inlines, crosslines, samples) for a volume")
     expected = int(np.prod(shape)) * INPUT_DTYPE.itemsize
     size = path.stat().st_size
     if size != expected:
-        raise ValueError(f"{path}: {size} bytes, but a {'x'.join(map(str, shape))} float32 array has "
-                         f"{expected}")
+        raise SurveyFileError(f"{path}: {size} bytes, but a {'x'.join(map(str, shape))} float32 array has "
+                              f"{expected}")
 
     def open_array() -> np.ndarray:
         return np.memmap(path, dtype=INPUT_DTYPE, mode="r", shape=tuple(shape))
