@@ -9,6 +9,7 @@ processes of independent scenarios run side by side to keep the module short.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.queues import SimpleQueue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +95,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass(frozen=True)
 class Killed:
-    """One kill scenario: its project, the killed process, the store right after it, and the rerun."""
+    """One kill scenario: its project, the killed process, what it left (temporary siblings, the store's
+    runs and versions), and the rerun."""
 
     root: Path
     model: str
     killed: Finished
+    left_behind: list[Path]
     run_statuses: dict[str, str]
     version_run_statuses: list[str]
     rerun: Finished
@@ -132,7 +137,7 @@ def trained(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained
         project = copy_project(template, folder / point)
         started[point] = (fork_geofm(project, train_arguments(model), log, kill_point=point), log)
     finished = wait_all(started)
-    states = {point: _store_state(folder / point) for point in KILLS}
+    states = {point: (leftovers(folder / point), *_store_state(folder / point)) for point in KILLS}
     logs = {point: folder / f"{point}.rerun.log" for point in KILLS}
     reruns = wait_all({point: (fork_geofm(folder / point, train_arguments(model), logs[point]), logs[point])
                        for point, model in KILLS.items()})
@@ -156,6 +161,29 @@ def test_trainings_started_together_on_a_fresh_store_lose_nothing(trained: Train
     assert len(store.client.search_experiments(filter_string=f"name = '{store.experiment}'")) == 1
 
 
+def _parent_run_together(root: Path, start_line: Barrier, answers: SimpleQueue) -> None:
+    store, settings = store_of(root), load_settings(root / "params.yaml")
+    store.experiment_id()  # the client and experiment first, so that the processes race on the parent alone
+    start_line.wait(timeout=120)
+    answers.put(store.benchmark_run(settings))
+    os._exit(0)
+
+
+def test_processes_asking_for_the_parent_run_at_once_share_one(template: Path, tmp_path: Path) -> None:
+    root = copy_project(template, tmp_path / "project")
+    context, count = multiprocessing.get_context("fork"), 4
+    start_line, answers = context.Barrier(count + 1), context.SimpleQueue()
+    processes = [context.Process(target=_parent_run_together, args=(root, start_line, answers))
+                 for _ in range(count)]
+    for process in processes:
+        process.start()
+    start_line.wait(timeout=120)
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0] * count
+    assert len({answers.get() for _ in processes}) == 1 and len(runs(store_of(root))[0]) == 1
+
+
 def test_the_same_training_twice_at_once_is_refused_naming_its_folder(template: Path, tmp_path: Path) -> None:
     root = copy_project(template, tmp_path / "project")
     checkpoints = root / "checkpoints" / TASK / "unet"
@@ -165,7 +193,7 @@ def test_the_same_training_twice_at_once_is_refused_naming_its_folder(template: 
         while not list(checkpoints.glob(".*.lock")):
             assert first.is_alive() and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
             time.sleep(0.01)
-        time.sleep(0.2)  # the lock file is made just before it is locked
+        time.sleep(0.05)  # the lock file is made just before it is locked
         os.kill(first.pid, signal.SIGSTOP)  # the first trainer holds its folder for as long as it likes
         second = wait_all({"second": (fork_geofm(root, train_arguments("unet"), tmp_path / "second.log"),
                                       tmp_path / "second.log")})["second"]
@@ -190,6 +218,7 @@ def test_a_killed_training_run_again_gives_the_uninterrupted_result(trained: Tra
     run_dir = Path("runs") / TASK / killed.model
     for name in RESULT_FILES:
         assert (killed.root / run_dir / name).read_text() == (trained.root / run_dir / name).read_text(), name
+    assert bool(killed.left_behind) == (point == "while-staging")  # the kill left the artifacts half staged
     assert leftovers(killed.root) == []
     checkpoints = killed.root / "checkpoints" / TASK / killed.model
     assert [path.name for path in checkpoints.iterdir() if not path.name.startswith(".")] == []
