@@ -1,10 +1,12 @@
 """Fault injection: what geofm promises under concurrency, SIGKILL and bad input (README "What geofm
 promises when things go wrong").
 
-Real `geofm` processes on tiny projects (task salt, 28-pixel sections, two epochs): trainings started
-together on a fresh MLflow sqlite store, the same training twice, trainings killed with SIGKILL at chosen
-points and run again, and each error a user can cause ending as one sentence with exit status 2. The
-processes of independent scenarios run side by side to keep the module short.
+`geofm` processes on tiny projects (task salt, 28-pixel sections, two epochs): trainings started together
+on a fresh MLflow sqlite store, the same training twice, trainings killed with SIGKILL at chosen points
+(`tests/kill_points.py`) and run again, and each error a user can cause ending as one sentence with exit
+status 2. The trainings started together are `python -m pipelines` processes; the others are forked from
+this process, which has imported geofm already (a tiny training spends most of a new interpreter's time
+importing). Independent scenarios run side by side to keep the module short (about 2 min of CPU).
 """
 
 from __future__ import annotations
