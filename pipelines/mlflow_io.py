@@ -106,4 +106,5 @@ def model_uri(reference: str, best_alias: str) -> str:
 
 def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
     """A link to one run in the MLflow UI."""
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    # MLflow 3's UI picks its view from the URL (else the browser's choice, GenAI by default).
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"

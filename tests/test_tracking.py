@@ -119,7 +119,7 @@ def test_child_run_nests_and_logs_params_metrics_and_tables(
     assert _artifact_paths(client, run_id, "tables") == {"tables/per_class.csv", "tables/per_class.json"}
     pd.testing.assert_frame_equal(_logged_table(client, run_id, "tables/per_class.json", tmp_path), table)
     assert _artifact_text(client, run_id, "tables/per_class.csv", tmp_path).splitlines()[1] == "0,0.25"
-    assert tracker.run_url == f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+    assert tracker.run_url == f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def test_child_run_ends_failed_when_the_block_raises(

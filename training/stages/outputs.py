@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from training.data.layout import prepared_task_dir
+from training.figures import HISTORY_FIGURE
 from training.settings import ProjectPaths, Settings
 
 METRICS_FILE = "metrics.json"
@@ -26,7 +27,7 @@ def stage_outputs(settings: Settings, stage: str, task: str | None = None,
     outputs = {
         "raw": [paths.raw_dir],
         "prepare": [prepared_task_dir(paths.prepared_dir, task or "")],
-        "train": [run / METRICS_FILE, run / HISTORY_FILE, run / SEEDS_DIR],
+        "train": [run / METRICS_FILE, run / HISTORY_FILE, run / HISTORY_FIGURE, run / SEEDS_DIR],
         "report": [paths.reports_dir / name for name in REPORT_FILES],
         "predictions": [paths.root / settings.predict.output_dir / (task or "")],
     }

@@ -22,6 +22,7 @@ import pandas as pd
 from training.atomic import remove_stale_in, write_atomic
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.distributed.tracking import main_process_run
+from training.figures import HISTORY_FIGURE, history_figure
 from training.fit import FitCallback
 from training.locking import checkpoint_lock
 from training.settings import ProjectPaths, Settings
@@ -89,6 +90,7 @@ def _write_summary(run_dir: Path, results: Sequence[TrainingResult], summary: di
     history = pd.concat(histories, ignore_index=True)
     history = history[["seed", *[c for c in history.columns if c != "seed"]]]
     write_atomic(run_dir / HISTORY_FILE, history.to_csv(index=False))
+    history_figure(run_dir / HISTORY_FIGURE, history, title=f"{results[0].task}/{results[0].model}")
     write_atomic(run_dir / METRICS_FILE, json.dumps(summary, indent=1) + "\n")
 
 
