@@ -32,7 +32,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training.settings import Project
+from training.data.splits import validation_count
+from training.settings import Project, Settings
+from training.tasks import TaskSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = "measurements.jsonl"
@@ -166,7 +168,8 @@ def dagster_runs(workdir: Path) -> list[Measurement]:
     """Wall time of each Dagster run of the copy's instance (one per stage and partition)."""
     import dagster as dg
 
-    instance = dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(workdir / ".dagster_home")))
+    os.environ["DAGSTER_HOME"] = str(workdir / ".dagster_home")
+    instance = dg.DagsterInstance.get()
     records = sorted(instance.get_run_records(), key=lambda record: record.start_time or 0.0)
     return [Measurement(f"{r.dagster_run.job_name} {r.dagster_run.tags.get('dagster/partition', '')}".strip(),
                         "dagster run", (r.end_time or 0.0) - (r.start_time or 0.0), 0)
@@ -202,13 +205,14 @@ def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool, dea
         if "up to date" not in status:
             raise SystemExit(f"`dvc status` after `dvc repro` lists changes:\n{status}")
         record(path, Measurement("repro (nothing to do)", "dvc", seconds, peak))
-    if dagster and ("dagster", DAGSTER_STAGE) not in done:
+    if dagster and not any(m.front_door == "dagster" for m in read_measurements(path)):
         tasks, models = finished_grid(trained, project.settings.tasks, project.settings.models)
         params = "params.yaml" if everything else restricted_params(workdir, tasks, models)
         print(f"geofm benchmark (Dagster) over {tasks} x {models} ...", flush=True)
         seconds, peak = run_measured([sys.executable, "-m", "pipelines", "--params", params, "--profile",
                                       profile, "benchmark"], workdir, env, workdir / LOGS / "dagster.log")
         record(path, Measurement(f"{DAGSTER_STAGE} ({len(tasks)} x {len(models)})", "dagster", seconds, peak))
+    if dagster and not any(m.front_door == "dagster run" for m in read_measurements(path)):
         for run in dagster_runs(workdir):
             record(path, run)
 
@@ -232,6 +236,32 @@ def markdown_table(measurements: Sequence[Measurement], profile: str) -> str:
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, CPU only")
     return f"Profile `{profile}` on {machine}; total wall time: {totals}.\n\n" + "\n".join(rows)
+
+
+def _batch(settings: Settings, task: TaskSpec) -> str:
+    """The configured batch, and the one a step holds when the training split is smaller."""
+    batch = settings.train.batch_size_for(task)
+    train_count = task.train_count
+    if settings.data.source == "synthetic":
+        train_count = settings.data.synthetic.train_count
+    samples = min(batch, train_count - validation_count(train_count, settings.data.val_fraction))
+    pairs = settings.train.batch_composition == "mirror_pairs"
+    configured, used = (f"{batch}+{batch}", f"{samples}+{samples}") if pairs else (str(batch), str(samples))
+    return configured if used == configured else f"{configured}, {used} here"
+
+
+def grid_table(measurements: Sequence[Measurement], project: Project) -> str:
+    """The DVC trainings as a task x model grid: wall time, peak RSS and seconds per step of each cell."""
+    settings = project.settings
+    cells = {(m.task, m.model): m for m in measurements if m.front_door == "dvc" and m.model}
+    rows = [f"| task (section, batch) | {' | '.join(settings.models)} |",
+            f"|---|{'---:|' * len(settings.models)}"]
+    for key, task in settings.task_specs.items():
+        label = f"{key} ({task.shape[0]}x{task.shape[1]}, {_batch(settings, task)})"
+        shown = [f"{m.seconds:.0f} s, {m.peak_rss_bytes / 2**30:.1f} GiB, {_cell(m.step_seconds, 0)} s/step"
+                 if (m := cells.get((key, model))) else "not run" for model in settings.models]
+        rows.append(f"| {label} | {' | '.join(shown)} |")
+    return "\n".join(rows)
 
 
 def _environment(source: Path, workdir: Path) -> dict[str, str]:
@@ -271,7 +301,9 @@ def main() -> None:
     if not args.table_only:
         measure(workdir, args.profile, env, dagster=not args.no_dagster,
                 deadline=time.monotonic() + args.budget_minutes * 60)
-    table = markdown_table(read_measurements(workdir / MEASUREMENTS), args.profile)
+    measurements = read_measurements(workdir / MEASUREMENTS)
+    table = (markdown_table(measurements, args.profile) + "\n\nTrainings (`dvc repro`), wall time, peak RSS, "
+             "s/step:\n\n" + grid_table(measurements, Project.load(workdir)))
     print(table)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
