@@ -87,6 +87,9 @@ def test_a_difference_beyond_the_tolerance_fails_naming_it(project: Path,
     assert "| salt/linear-lora | miou | 0.5000 | 0.4500 | -0.0500 | beyond |" in captured.out
     assert "2 scores differ" in captured.err and "salt/linear-lora miou (beyond)" in captured.err
     assert compare_command(project, "--tolerance", "0.06") == 0
+    with pytest.raises(SystemExit, match="2"):
+        compare_command(project, "--tolerance", "-1")
+    assert "the tolerance must be a number >= 0; got -1" in capsys.readouterr().err
 
 
 def test_a_missing_run_fails(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

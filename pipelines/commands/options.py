@@ -28,10 +28,17 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
                         help="the checkpoint's weights already hold the LoRA update (saved in eval mode)")
 
 
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"the tolerance must be a number >= 0; got {text}")
+    return value
+
+
 def add_compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="the reference file, relative to the root (default: "
                                             "reference/<profile>-metrics.json)")
-    parser.add_argument("--tolerance", type=float,
+    parser.add_argument("--tolerance", type=_tolerance,
                         help="absolute tolerance on every score (default: 0.02, on scores in [0, 1])")
     parser.add_argument("--rerun", action="store_true", help="run `dvc repro` first")
     parser.add_argument("--write-reference", action="store_true",
