@@ -391,32 +391,24 @@ def test_an_empty_validation_split_is_refused_at_load(tmp_path: Path,
     assert not (tmp_path / "data").exists()
 
 
-def _not_yet(where: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"not yet a GeofmError, so a traceback: {where}")
-
-
 PREDICT = ["predict", "--model", registered_model_name(TASK, "unet")]
 COMMON_MISTAKES = [
     pytest.param(["report"], "train first", id="report-before-training"),
     pytest.param(["train", "--task", TASK, "--model", "dpt-lora"], "dpt-lora", id="unconfigured-model"),
-    pytest.param(["train", "--task", TASK, "--model", "unet"], "prepare", id="train-before-prepare",
-                 marks=_not_yet("training/stages/train.py checkpoint_dir reads stats.json unchecked")),
+    pytest.param(["train", "--task", TASK, "--model", "unet"], "prepare", id="train-before-prepare"),
     pytest.param([*PREDICT, "--input", "{tmp}/none.npy", "--output", "{tmp}/o.npy"], "none.npy",
                  id="missing-survey"),
     pytest.param([*PREDICT, "--input", "{tmp}/nan.npy", "--output", "{tmp}/o.npy"], "nan.npy",
-                 id="nan-survey", marks=_not_yet("training/survey/amplitude.py raises ValueError")),
+                 id="nan-survey"),
     pytest.param([*PREDICT, "--input", "{tmp}/bad.sgy", "--output", "{tmp}/o.npy"], "bad.sgy",
-                 id="corrupt-segy", marks=_not_yet("training/survey/segy.py raises ValueError")),
+                 id="corrupt-segy"),
     pytest.param([*PREDICT, "--input", "{tmp}/ok.npy", "--output", "{tmp}/o.txt"], "o.txt",
-                 id="output-not-npy", marks=_not_yet("training/survey/predict.py raises ValueError")),
+                 id="output-not-npy"),
     pytest.param([*PREDICT, "--input", "{tmp}/ok.npy", "--output", "{tmp}/o.npy", "--direction", "crossline"],
-                 "crossline", id="crossline-of-a-section",
-                 marks=_not_yet("training/survey/predict.py raises ValueError")),
-    pytest.param(["predictions", "--survey", "nosuch"], "nosuch", id="unknown-survey",
-                 marks=_not_yet("training/stages/predictions.py looks the survey up with [] (KeyError)")),
+                 "crossline", id="crossline-of-a-section"),
+    pytest.param(["predictions", "--survey", "nosuch"], "nosuch", id="unknown-survey"),
     pytest.param(["import", "--task", TASK, "--model", "unet", "--checkpoint", "{tmp}/none.pth"], "none.pth",
-                 id="missing-authors-checkpoint",
-                 marks=_not_yet("training/stages/import_authors.py reads the file unchecked")),
+                 id="missing-authors-checkpoint"),
 ]
 
 

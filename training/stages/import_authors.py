@@ -9,6 +9,7 @@ from pathlib import Path
 
 from training.catalog import parse_model_key
 from training.data.dataset import PreparedDataset
+from training.errors import MissingInputError
 from training.evaluation import evaluate_with_mirrors
 from training.models import merge_lora
 from training.models.authors import load_authors_checkpoint
@@ -35,6 +36,8 @@ def import_id(checkpoint: Path, lora: Path | None) -> str:
     """The identity of an import: a digest of the checkpoint file(s)."""
     digest = hashlib.sha256()
     for path in (checkpoint, lora):
+        if path is not None and not Path(path).is_file():
+            raise MissingInputError(f"checkpoint file not found: {path}")
         if path is not None:
             digest.update(Path(path).read_bytes())
     return f"import-{digest.hexdigest()[:12]}"

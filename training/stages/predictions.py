@@ -11,6 +11,7 @@ from pathlib import Path
 
 from torch import nn
 
+from training.lookup import lookup
 from training.settings import Settings
 from training.settings.predict import PredictSettings, SurveySection
 from training.survey import AmplitudeSettings, ReadOptions, SurveyPrediction, TilingSettings, predict_survey
@@ -51,7 +52,7 @@ def predict_configured_survey(settings: Settings, root: Path, name: str,
                               model_reference: Callable[[str], str]) -> SurveyPrediction:
     """Segment survey `name` of `predict.surveys` with the model `model_reference(task)` names (e.g. the
     task's best registered model)."""
-    survey: SurveySection = settings.predict.surveys[name]
+    survey: SurveySection = lookup("survey (predict.surveys)", name, settings.predict.surveys)
     reference = model_reference(survey.task)
     output = survey_output(settings, root, name)
     return predict_survey(

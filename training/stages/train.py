@@ -26,6 +26,7 @@ from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, 
 from training.data.prepare import read_stats
 from training.data.stats import class_counts
 from training.distributed import SINGLE_PROCESS, Distributed
+from training.errors import MissingInputError
 from training.evaluation import evaluate_with_mirrors
 from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, fit
 from training.metrics import scores_from_confusion
@@ -144,6 +145,9 @@ def checkpoint_dir(job: _Job) -> Path:
     """One folder per training configuration, seed and prepared data, so only an identical run resumes
     there (the other seeds of the list do not change a seed's identity)."""
     prepared = prepared_task_dir(job.paths.prepared_dir, job.task.key)
+    if not (prepared / STATS_FILE).is_file():
+        raise MissingInputError(f"task {job.task.key!r} is not prepared: {prepared / STATS_FILE} is missing; "
+                                f"run `geofm prepare --task {job.task.key}` first")
     identity = {
         "task": [job.task.key, list(job.task.shape)], "model": job.model_id.key,
         "model_params": job.settings.model.model_dump(mode="json"),

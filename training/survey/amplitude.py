@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.survey.volumes import Survey
+from training.survey.volumes import Survey, SurveyFileError
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class AmplitudeSettings:
 
     def __post_init__(self) -> None:
         if self.percentiles is not None and not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
-            raise ValueError(f"amplitude percentiles must be (low, high) with 0 <= low < high <= 100, "
+            raise SurveyFileError(f"amplitude percentiles must be (low, high) with 0 <= low < high <= 100, "
                              f"got {self.percentiles}")
         if self.target_range is not None and not self.target_range[0] < self.target_range[1]:
-            raise ValueError(f"amplitude target range must be (low, high) with low < high, got "
+            raise SurveyFileError(f"amplitude target range must be (low, high) with low < high, got "
                              f"{self.target_range}")
         if self.max_traces < 1:
-            raise ValueError(f"max_traces must be at least 1, got {self.max_traces}")
+            raise SurveyFileError(f"max_traces must be at least 1, got {self.max_traces}")
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,9 @@ def fit_amplitude_mapping(
         return None
     target = settings.target_range or input_range
     if target is None:
-        raise ValueError("the model records no input range (`input_range`) to map amplitudes onto; give the "
-                         "target range, or no percentiles if the survey is already in the training range")
+        raise SurveyFileError("the model records no input range (`input_range`) to map amplitudes onto; give "
+                              "the target range, or no percentiles if the survey is already in the training "
+                              "range")
     total = survey.shape[0] * survey.shape[1]
     rng = np.random.default_rng(settings.seed)
     cells = (np.arange(total) if total <= settings.max_traces
@@ -75,10 +76,10 @@ def fit_amplitude_mapping(
     values = np.concatenate([survey.traces(cells[first:first + chunk]).reshape(-1)
                              for first in range(0, len(cells), chunk)])
     if not np.isfinite(values).all():
-        raise ValueError(f"{survey.path}: the survey holds NaN or inf amplitudes")
+        raise SurveyFileError(f"{survey.path}: the survey holds NaN or inf amplitudes")
     low, high = (float(value) for value in np.percentile(values, settings.percentiles))
     if not high > low:
-        raise ValueError(f"{survey.path}: the amplitudes at the {settings.percentiles[0]} and "
+        raise SurveyFileError(f"{survey.path}: the amplitudes at the {settings.percentiles[0]} and "
                          f"{settings.percentiles[1]} percentiles are both {low}; nothing to map")
     return AmplitudeMapping(
         percentiles=(float(settings.percentiles[0]), float(settings.percentiles[1])), clip_low=low,

@@ -25,7 +25,7 @@ from training.survey.outputs import NpyOutput, SegyCopy
 from training.survey.readers import ReadOptions, open_survey
 from training.survey.segy import SegySurvey
 from training.survey.tiling import Precision, TiledPredictor
-from training.survey.volumes import AXES, Axis, Survey
+from training.survey.volumes import AXES, Axis, Survey, SurveyFileError
 
 Direction = Literal["inline", "crossline", "both"]
 DIRECTIONS: tuple[Direction, ...] = ("inline", "crossline", "both")
@@ -57,7 +57,7 @@ class PredictionPaths:
     def beside(cls, classes: Path, *, segy: bool, probabilities: bool) -> PredictionPaths:
         classes = Path(classes).absolute()
         if classes.suffix != ".npy":
-            raise ValueError(f"{classes}: the classes are written as .npy; name the output <name>.npy")
+            raise SurveyFileError(f"{classes}: the classes are written as .npy; name the output <name>.npy")
         return cls(classes=classes, metadata=classes.with_suffix(".json"),
                    segy=classes.with_suffix(".sgy") if segy else None,
                    probabilities=classes.with_name(f"{classes.stem}.probabilities.npy") if probabilities
@@ -135,15 +135,15 @@ def _writing(survey: Survey, paths: PredictionPaths) -> Iterator[_Outputs]:
 def _mapped_section(survey: Survey, axis: Axis, index: int, mapping: AmplitudeMapping | None) -> np.ndarray:
     section = survey.section(axis, index)
     if not np.isfinite(section).all():
-        raise ValueError(f"{survey.path}: {axis} {index} holds NaN or inf amplitudes")
+        raise SurveyFileError(f"{survey.path}: {axis} {index} holds NaN or inf amplitudes")
     return section if mapping is None else mapping.apply(section)
 
 
 def _check_direction(survey: Survey, direction: Direction) -> tuple[Axis, ...]:
     if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}; known: {', '.join(DIRECTIONS)}")
+        raise SurveyFileError(f"unknown direction {direction!r}; known: {', '.join(DIRECTIONS)}")
     if survey.ndim == 2 and direction != "inline":
-        raise ValueError(f"{survey.path}: a 2-D section has no crosslines to predict along; use inline")
+        raise SurveyFileError(f"{survey.path}: a 2-D section has no crosslines to predict along; use inline")
     return AXES if direction == "both" else (direction,)
 
 
@@ -154,7 +154,8 @@ def _figure_index(survey: Survey, figure_inline: int | None) -> int:
     matches = np.flatnonzero(survey.inline_numbers == figure_inline)
     if len(matches) == 0:
         numbers = survey.inline_numbers
-        raise ValueError(f"{survey.path}: no inline {figure_inline}; inlines run {numbers[0]}..{numbers[-1]}")
+        raise SurveyFileError(f"{survey.path}: no inline {figure_inline}; inlines run "
+                              f"{numbers[0]}..{numbers[-1]}")
     return int(matches[0])
 
 

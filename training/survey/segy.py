@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import segyio
 
-from training.survey.volumes import Axis, slice_cells
+from training.survey.volumes import Axis, SurveyFileError, slice_cells
 
 INLINE_BYTE = int(segyio.TraceField.INLINE_3D)
 CROSSLINE_BYTE = int(segyio.TraceField.CROSSLINE_3D)
@@ -91,7 +91,7 @@ def open_segy(
     try:
         handle = segyio.open(str(path), "r", ignore_geometry=True)
     except (RuntimeError, OSError, ValueError) as error:
-        raise ValueError(f"{path}: cannot read as SEG-Y ({error})") from error
+        raise SurveyFileError(f"{path}: cannot read as SEG-Y ({error})") from error
     count = handle.tracecount
     if line_2d:
         return SegySurvey(path, handle, np.arange(count)[None], np.array([0]), np.arange(count))
@@ -100,7 +100,7 @@ def open_segy(
     if geometry is None:
         handle.close()
         pairs = len(set(zip(inlines.tolist(), crosslines.tolist(), strict=True)))
-        raise ValueError(
+        raise SurveyFileError(
             f"{path}: the traces do not form an inline x crossline grid by the header fields "
             f"{_field_name(inline_byte)} and {_field_name(crossline_byte)}: {len(np.unique(inlines))} "
             f"inline and {len(np.unique(crosslines))} crossline numbers, {pairs} distinct pairs for "
