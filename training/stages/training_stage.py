@@ -94,10 +94,9 @@ def _write_summary(run_dir: Path, results: Sequence[TrainingResult], summary: di
     write_atomic(run_dir / METRICS_FILE, json.dumps(summary, indent=1) + "\n")
 
 
-def _finished(settings: Settings, root: Path, task: str, model: str, seed: int,
+def _finished(settings: Settings, root: Path, task: str, model: str, seed: int, identity: str,
               store: TrainingStore) -> tuple[TrainingResult | None, str | None]:
-    """This very training's result and run, if it already finished (else None, None)."""
-    identity = checkpoint_folder(settings, root, task, model, seed).name
+    """This very training's (`identity`'s) result and run, if it already finished (else None, None)."""
     remove_stale_in(seed_run_dir(ProjectPaths.of(settings, root), task, model, seed))
     result = finished_result(settings, root, task, model, seed, identity)
     run_id = store.finished_run(identity) if result is not None else None
@@ -111,7 +110,8 @@ def _train_seed(settings: Settings, root: Path, task: str, model: str, seed: int
     folder = checkpoint_folder(settings, root, task, model, seed)
     main = distributed.is_main
     with checkpoint_lock(folder, wait_seconds=settings.train.lock_wait_seconds) if main else nullcontext():
-        result, run_id = _finished(settings, root, task, model, seed, store) if main else (None, None)
+        finished = _finished(settings, root, task, model, seed, folder.name, store) if main else (None, None)
+        result, run_id = finished
         reused = distributed.from_main(run_id is not None)
         if not reused:
             opener = partial(store.training_run, settings, task, model, launcher, folder.name, seed)
