@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import dagster as dg
 import pytest
 import yaml
 from dvc.repo import Repo
-from tiny_benchmark import REPO, write_tiny_params
+from tiny_benchmark import REPO, copy_project_files, write_tiny_params
 
 from assets import DVC_STAGE
 from pipelines.definitions import build_definitions
@@ -42,13 +41,7 @@ def _run(command: list[str], cwd: Path) -> str:
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
     root = tmp_path_factory.mktemp("repo")
-    for name in COPIED:
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
+    copy_project_files(root, COPIED)
     write_tiny_params(root, TASKS, MODELS)
     _run(["git", "init", "-q"], root)
     _run(["dvc", "init", "-q"], root)

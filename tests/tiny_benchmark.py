@@ -3,6 +3,7 @@ one epoch, and every output (data, runs, MLflow store) under a temporary root.""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,3 +32,15 @@ def write_tiny_params(root: Path, tasks: Sequence[str], models: Sequence[str]) -
     path = Path(root) / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def copy_project_files(root: Path, names: Sequence[str]) -> None:
+    """Copy the repository's files and folders `names` (caches left out) into `root`."""
+    for name in names:
+        source, target = REPO / name, Path(root) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from services import free_port, service
-from tiny_benchmark import REPO, write_tiny_params
+from tiny_benchmark import copy_project_files, write_tiny_params
 
 TASKS = ("das",)
 MODELS = ("unet", "linear-lora")
@@ -59,21 +59,11 @@ class BrowserProject:
         return done.stdout + done.stderr
 
 
-def _copy_code(root: Path) -> None:
-    for name in COPIED:
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-
-
 @pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> BrowserProject:
     """The tiny project in a git + DVC repository; its MLflow links point at the port `mlflow ui` gets."""
     root = tmp_path_factory.mktemp("browser_project").resolve()
-    _copy_code(root)
+    copy_project_files(root, COPIED)
     mlflow_port = free_port()
     params_path = write_tiny_params(root, TASKS, MODELS)
     params = yaml.safe_load(params_path.read_text())
