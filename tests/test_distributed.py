@@ -88,13 +88,15 @@ def _worker(rank: int, port: int, folder: Path) -> None:
     model = _model()
 
     def open_run():
-        return store.child_run(store.parent_run("ddp-test", {}), "ddp", registered_name="tiny-ddp")
+        return store.child_run(store.parent_run("ddp-test", {}), "ddp")
 
     with main_process_run(distributed, open_run) as tracker:
         copy = CopyCheckpoint(checkpoints, folder / "after-epoch-1", epoch=1)
         result = fit(model, MirroredSections(SAMPLES, 1), MirroredSections(5, 2), CLASSES, config,
                      checkpoints, callbacks=[tracker, copy], distributed=distributed)
-        tracker.log_model(model, "model")
+        logged = tracker.log_model(model, "model")
+    if distributed.is_main:  # registered once the run finished, as the training stage does
+        store.publish(tracker.run_id, logged.uri, "ddp", "tiny", result.best_val_miou)
     resumed = _model()
     fit(resumed, MirroredSections(SAMPLES, 1), MirroredSections(5, 2), CLASSES, config,
         folder / "after-epoch-1", distributed=distributed)
@@ -179,7 +181,7 @@ def test_one_run_one_model_version_and_checkpoints_by_rank_0_only(trained) -> No
     runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'ddp'")
     assert len(runs) == 1
     assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "val_miou")] == [1, 2, 3]
-    assert [str(v.version) for v in client.search_model_versions("name = 'tiny-ddp'")] == ["1"]
+    assert [str(v.version) for v in client.search_model_versions("name = 'geofm-ddp-tiny'")] == ["1"]
     assert (folder / "checkpoints-rank0" / "last.pt").is_file()
     assert not (folder / "checkpoints-rank1").exists()
 
