@@ -176,7 +176,8 @@ def test_one_run_one_model_version_and_checkpoints_by_rank_0_only(trained) -> No
     from mlflow import MlflowClient
 
     folder, _ = trained
-    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    store = f"sqlite:///{folder}/mlflow.db"  # the registry named too: other tests set mlflow's global one
+    client = MlflowClient(store, registry_uri=store)
     experiment = client.get_experiment_by_name("ddp")
     runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'ddp'")
     assert len(runs) == 1
