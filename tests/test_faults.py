@@ -241,13 +241,7 @@ def test_a_killed_training_continues_its_run_and_registers_once(trained: Trained
     assert store.client.get_model_version_by_alias(name, store.best_alias).run_id == killed_run
 
 
-CURVE_HOLE = pytest.mark.xfail(strict=True, reason=(
-    "a kill between writing epoch 1's checkpoint and telling the tracker loses epoch 1 from the run's curve: "
-    "training.fit must tell the callbacks on resume the epochs they were not told of"))
-
-
-@pytest.mark.parametrize("point", [pytest.param(point, marks=CURVE_HOLE) if point == "after-checkpoint"
-                                   else point for point in KILLS])
+@pytest.mark.parametrize("point", list(KILLS))
 def test_a_continued_run_holds_the_whole_curve_once(trained: Trained, point: str) -> None:
     killed = trained.kills[point]
     store = store_of(killed.root)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import TensorDataset
 
+from training.callbacks import TOLD_FILE
 from training.checkpoint import load_checkpoint
 from training.fit import (
     LAST_CHECKPOINT,
@@ -148,7 +149,7 @@ def test_fit_learns_selects_the_best_epoch_and_calls_back(tmp_path: Path) -> Non
     assert [epoch for epoch, _ in recorder.calls] == [1, 2, 3, 4]
     assert all(set(metrics) == METRIC_KEYS for _, metrics in recorder.calls)
     assert recorder.calls[2][1]["val_miou"] == result.history[2]["val_miou"]
-    assert [p.name for p in tmp_path.iterdir()] == [LAST_CHECKPOINT]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT, TOLD_FILE]
 
 
 def test_the_model_ends_with_the_best_epochs_whole_state(tmp_path: Path) -> None:
@@ -178,7 +179,23 @@ def test_a_checkpoint_holds_what_training_changes_and_the_best_epoch_once(tmp_pa
     assert written[2]["best_model"] is None
     for epoch in (3, 4):
         assert_same_state(written[epoch]["best_model"], {name: snapshots.states[2][name] for name in trained})
-    assert [p.name for p in tmp_path.iterdir()] == [LAST_CHECKPOINT]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT, TOLD_FILE]
+
+
+def test_a_resume_tells_the_callbacks_each_epoch_they_missed_once(tmp_path: Path) -> None:
+    interrupted = Recorder(stop_after=2)  # epoch 2 checkpointed, its callbacks did not all hear of it
+    with pytest.raises(KeyboardInterrupt):
+        fit(frozen_first_conv(seed=0), TRAIN, VAL, 2, QUICK, tmp_path, callbacks=[interrupted])
+    assert (tmp_path / TOLD_FILE).read_text() == "1\n"
+
+    resumed = Recorder()
+    result = fit(frozen_first_conv(seed=0), TRAIN, VAL, 2, QUICK, tmp_path, callbacks=[resumed])
+    assert [epoch for epoch, _ in resumed.calls] == [2, 3, 4]
+    for (epoch, metrics), entry in zip(resumed.calls, result.history[1:], strict=True):
+        assert {"epoch": epoch, **metrics} == entry
+    finished = Recorder()
+    fit(frozen_first_conv(seed=0), TRAIN, VAL, 2, QUICK, tmp_path, callbacks=[finished])
+    assert finished.calls == []
 
 
 def test_resume_takes_frozen_parameters_from_the_model_and_checks_them(tmp_path: Path) -> None:
@@ -216,7 +233,7 @@ def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path: Path) -> 
     recorder = Recorder()
     resumed = fit(resumed_model, TRAIN, VAL, 2, config, tmp_path / "resumed", callbacks=[recorder])
 
-    assert [epoch for epoch, _ in recorder.calls] == [2, 3]
+    assert [epoch for epoch, _ in recorder.calls] == [1, 2, 3]  # epoch 1's callbacks were interrupted
     assert resumed.history == straight.history
     assert (resumed.best_epoch, resumed.best_val_miou) == (straight.best_epoch, straight.best_val_miou)
     straight_state, resumed_state = straight_model.state_dict(), resumed_model.state_dict()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from training.accumulation import accumulate_gradients
+from training.callbacks import EpochAnnouncer, FitCallback
 from training.checkpoint import (
     check_trainable_state,
     cpu_copy,
@@ -135,12 +136,6 @@ class EvaluationResult:
     scores: SegmentationScores
     batch_mean: dict[str, float]
     confusion: np.ndarray
-
-
-class FitCallback(Protocol):
-    """Told after each epoch's checkpoint is written; an exception it raises stops `fit`."""
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
 
 
 class NonFiniteLossError(GeofmError, RuntimeError):
@@ -350,8 +345,11 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     val_loader = _loader(val_set, batch_size, config, device, sampler=distributed.eval_sampler(val_set))
     last_path = Path(checkpoint_dir) / LAST_CHECKPOINT
     frozen = frozen_fingerprint(model)
+    announcer = EpochAnnouncer(callbacks, checkpoint_dir)
     if last_path.exists():
         progress = _resume(last_path, config, model, frozen, optimizer, scheduler)
+        if distributed.is_main:
+            announcer.catch_up(progress.history)
     else:
         seed_everything(config.seed)
         progress = _Progress()
@@ -387,8 +385,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
                          "model": trainable_state(model), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "rng": capture_rng_state(), **vars(progress),
                          "best_model": best_model}, last_path)
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, dict(metrics))
+            announcer.tell(epoch, metrics)
 
     load_trainable_state(model, progress.best_model, f"the best epoch's state in {last_path}")
     return FitResult(progress.history, progress.best_epoch, progress.best_val_miou, tuple(step_seconds))

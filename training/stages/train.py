@@ -19,6 +19,7 @@ import pandas as pd
 from torch import nn
 
 from training.atomic import staged_dir, write_atomic
+from training.callbacks import FitCallback
 from training.catalog import ModelKey
 from training.data.card import CARD_FILE
 from training.data.dataset import PreparedDataset
@@ -28,7 +29,7 @@ from training.data.stats import class_counts
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import MissingInputError
 from training.evaluation import evaluate_with_mirrors
-from training.fit import EvaluationResult, FitCallback, FitConfig, FitResult, fit
+from training.fit import EvaluationResult, FitConfig, FitResult, fit
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything

@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from training.atomic import remove_stale_in, write_atomic
+from training.callbacks import FitCallback
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.distributed.tracking import main_process_run
 from training.figures import HISTORY_FIGURE, history_figure
-from training.fit import FitCallback
 from training.locking import checkpoint_lock
 from training.settings import ProjectPaths, Settings
 from training.stages.outputs import HISTORY_FILE, METRICS_FILE
