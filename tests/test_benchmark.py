@@ -20,7 +20,7 @@ from training.stages.outputs import stage_outputs
 from training.stages.prepare import prepare
 from training.stages.raw import materialize_raw
 from training.stages.report import build_report
-from training.stages.train import majority_baseline_miou
+from training.stages.train import checkpoint_folder, majority_baseline_miou
 from training.stages.training_stage import run_training_stage
 
 MODELS = ("unet", "linear-lora")
@@ -120,6 +120,19 @@ def test_an_identical_finished_training_is_reused_not_repeated(trained: tuple) -
     assert all(seed.reused for seed in again.seeds)
     assert store.runs == runs_before and store.versions == versions_before
     assert again.summary == outcomes["unet"].summary
+
+
+def test_a_training_keeps_its_identity_when_only_how_it_runs_changes(trained: tuple) -> None:
+    settings, root, _, _ = trained
+
+    def folder(**train: object):
+        changed = settings.model_copy(update={"train": settings.train.model_copy(update=train)})
+        return checkpoint_folder(changed, root, "salt", "unet", SEEDS[0])
+
+    same = folder()
+    assert folder(device="cpu", num_workers=2, micro_batch_size=1, lock_wait_seconds=30,
+                  seeds=[SEEDS[0]]) == same
+    assert folder(lr=settings.train.lr * 2) != same and folder(epochs=settings.train.epochs + 1) != same
 
 
 def test_majority_baseline_is_the_majority_class_iou(trained: tuple) -> None:

@@ -48,8 +48,9 @@ from training.schedule import SCHEDULES, build_scheduler
 from training.seeding import capture_rng_state, restore_rng_state, seed_everything
 
 LAST_CHECKPOINT = "last.pt"
-# Settings that may differ between an interrupted run and its resume.
-_RESUMABLE_CHANGES = frozenset({"device", "num_workers", "micro_batch_size"})
+RESUMABLE_CHANGES = frozenset({"device", "num_workers", "micro_batch_size"})
+"""Settings that may differ between an interrupted run and its resume (they change no result beyond
+float summation order)."""
 LOG = logging.getLogger("geofm")
 
 
@@ -266,7 +267,7 @@ def _resume(path: Path, config: FitConfig, model: nn.Module, frozen: str, optimi
             scheduler: LRScheduler) -> _Progress:
     checkpoint = load_checkpoint(path)
     saved, current = checkpoint["config"], asdict(config)
-    changed = [k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    changed = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if changed:
         raise ValueError(f"cannot resume from {path}: settings changed since it was written: "
                          + ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in changed)

@@ -29,7 +29,7 @@ from training.data.stats import class_counts
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import MissingInputError
 from training.evaluation import evaluate_with_mirrors
-from training.fit import EvaluationResult, FitConfig, FitResult, fit
+from training.fit import RESUMABLE_CHANGES, EvaluationResult, FitConfig, FitResult, fit
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.seeding import seed_everything
@@ -40,6 +40,9 @@ from training.tasks import TaskSpec
 from training.tracking import ModelRef, Tracker
 
 SPLITS = ("train", "val", "test")
+NOT_IN_IDENTITY = frozenset({"seeds", "lock_wait_seconds", *RESUMABLE_CHANGES})
+"""Train settings left out of a training's identity: the seed list (each seed is its own training), how long
+to wait for a busy checkpoint folder, and what a run may change on resume (device, workers, micro-batches)."""
 # metrics.json name -> tracker name: the test scores carry a `test_` prefix beside the per-epoch val_ curves.
 TRACKED_METRIC_NAMES = {name: f"test_{name}" for name in
                         ("miou", "mpa", "overall_accuracy", "fwiou", "authors_miou", "authors_mpa")}
@@ -144,7 +147,7 @@ def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
 
 def checkpoint_dir(job: _Job) -> Path:
     """One folder per training configuration, seed and prepared data, so only an identical run resumes
-    there (the other seeds of the list do not change a seed's identity)."""
+    there (the settings of `NOT_IN_IDENTITY` do not change it)."""
     prepared = prepared_task_dir(job.paths.prepared_dir, job.task.key)
     if not (prepared / STATS_FILE).is_file():
         raise MissingInputError(f"task {job.task.key!r} is not prepared: {prepared / STATS_FILE} is missing; "
@@ -152,7 +155,8 @@ def checkpoint_dir(job: _Job) -> Path:
     identity = {
         "task": [job.task.key, list(job.task.shape)], "model": job.model_id.key,
         "model_params": job.settings.model.model_dump(mode="json"),
-        "train": job.settings.train.model_dump(mode="json", exclude={"seeds"}), "seed": job.fit.seed,
+        "train": job.settings.train.model_dump(mode="json", exclude=set(NOT_IN_IDENTITY)),
+        "seed": job.fit.seed,
         "stats": (prepared / STATS_FILE).read_text(), "splits": (prepared / SPLITS_FILE).read_text(),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
