@@ -1,6 +1,7 @@
 """The trained-model asset: one network (and fine-tuning mode) trained and tested on one task."""
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import dagster as dg
@@ -10,10 +11,12 @@ from assets.partitions import TASK, AssetEvents, stage_metadata, task_and_model
 from assets.resources import DevicePool
 from training.settings import Project
 from training.stages.outputs import stage_outputs
-from training.stages.training_stage import run_training_stage
+from training.stages.training_stage import finished_already, run_training_stage
 from training.tracking import TrainingStore
 
 GPU_POOL = "gpu"
+NO_DEVICE = "none (every seed reused)"
+"""The `device` of a training whose seeds all finished identically before: it leases none."""
 SHOWN_SCORES = ("miou", "miou_std", "mpa", "mpa_std", "authors_miou", "authors_mpa", "best_val_miou",
                 "majority_baseline_miou")
 """Summary scores shown as the materialization's metadata (test split unless named otherwise)."""
@@ -57,14 +60,19 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         settings = project.settings
         task, model = task_and_model(context)
         epoch_log = EpochLog(context.log, f"{task}/{model}", settings.train.epochs)
-        with devices.lease() as lease, lease.activate():
-            context.log.info(f"{task}/{model} trains on {lease.label}")
-            outcome = run_training_stage(settings, project.root, task, model, lease.recorded(mlflow),
-                                         launcher="dagster", callbacks=[epoch_log])
+        with ExitStack() as stack:
+            store, device = mlflow, NO_DEVICE
+            if not finished_already(settings, project.root, task, model, mlflow):
+                lease = stack.enter_context(devices.lease())
+                stack.enter_context(lease.activate())
+                store, device = lease.recorded(mlflow), lease.label
+            context.log.info(f"{task}/{model} trains on {device}")
+            outcome = run_training_stage(settings, project.root, task, model, store, launcher="dagster",
+                                         callbacks=[epoch_log])
         summary, best = outcome.summary, outcome.best
         yield dg.MaterializeResult(metadata={
             **{name: _rounded(summary[name]) for name in SHOWN_SCORES if summary.get(name) is not None},
-            "seeds": list(settings.train.seeds), "device": lease.label,
+            "seeds": list(settings.train.seeds), "device": device,
             "mlflow_run": dg.MetadataValue.url(best.publication.run_url),
             "registered_model": best.publication.model.registered_name or "",
             "model_version": best.publication.model.version or "",

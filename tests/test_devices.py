@@ -1,5 +1,6 @@
 """Device leases without GPUs (a fake device count): concurrent trainings get distinct devices, a finished,
-failed or killed training frees its own, and processes of one machine agree through the lock files."""
+failed or killed training frees its own, processes of one machine agree through the lock files, and a
+training reused from an identical finished one leases none."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from tiny_benchmark import REPO
+from tiny_benchmark import REPO, write_tiny_params
 
 from assets.training import GPU_POOL
 from pipelines.benchmark_runner import set_pool_limit
+from pipelines.cli import main
 from pipelines.devices import DevicePool, NoDeviceError
 from training.settings.orchestration import OrchestrationSettings
 
@@ -137,3 +139,21 @@ def test_the_gpu_pool_limit_follows_the_device_count(tmp_path: Path) -> None:
         pool = _pool(tmp_path / "leases", gpus=4, gpus_per_training=2)
         assert set_pool_limit(instance, pool, GPU_POOL) == 2
         assert instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 2
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_a_reused_training_leases_no_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    write_tiny_params(tmp_path, ["salt"], ["unet"])
+    train = ["--root", str(tmp_path), "train", "--task", "salt", "--model", "unet"]
+    for command in (["--root", str(tmp_path), "raw"], ["--root", str(tmp_path), "prepare", "--task", "salt"],
+                    train):
+        assert main(command) == 0, capsys.readouterr().err
+
+    def refuse(pool: DevicePool, *args: object, **kwargs: object) -> None:
+        raise AssertionError("a training reused from a finished one waited for a device")
+
+    monkeypatch.setattr(DevicePool, "lease", refuse)
+    capsys.readouterr()
+    assert main(train) == 0, capsys.readouterr().err
+    assert "reused the identical finished training" in capsys.readouterr().out

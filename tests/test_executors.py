@@ -1,6 +1,7 @@
 """Dagster's executor from `orchestration` (no cluster needed): the definitions load with each executor, the
 Kubernetes job of a training step requests its GPUs and runs the configured image, and the pods find the
-project and the MLflow server where the settings say. A tiny training run records the device it leased."""
+project and the MLflow server where the settings say. A tiny training run records the device it leased; run
+again, it is reused and leases none."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import dagster as dg
 import pytest
 from tiny_benchmark import REPO, write_tiny_params
 
+from assets.training import NO_DEVICE
 from pipelines.benchmark_runner import run_benchmark
 from pipelines.definitions import STAGE_JOBS, build_definitions
 from pipelines.executors import GPU_RESOURCE, TRAINING_STEP, ExecutorSettingsError
@@ -118,18 +120,20 @@ def test_k8s_needs_an_image_and_a_project_volume() -> None:
 
 
 @pytest.mark.usefixtures("single_torch_thread")
-def test_a_training_records_the_device_it_leased(tmp_path: Path) -> None:
+def test_a_training_records_the_device_it_leased_and_a_reused_one_leases_none(tmp_path: Path) -> None:
     project = _project(tmp_path)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home)
     orchestration = OrchestrationSettings(lease_dir=str(tmp_path / "devices"))
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        run_benchmark(build_definitions(project, orchestration), instance, project.settings,
-                      show_progress=False)
-        records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=1).records
-        metadata = records[0].event_log_entry.asset_materialization.metadata
-    assert metadata["device"].value == "cpu"
+        definitions = build_definitions(project, orchestration)
+        for _ in range(2):
+            run_benchmark(definitions, instance, project.settings, show_progress=False)
+        records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=2).records
+        latest, first = (record.event_log_entry.asset_materialization.metadata for record in records)
+    assert first["device"].value == "cpu" and not first["reused_finished_training"].value
+    assert latest["device"].value == NO_DEVICE and latest["reused_finished_training"].value
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
     runs = store.client.search_runs([store.experiment_id()], "tags.`geofm.task` = 'salt'")
     assert [run.data.params["device"] for run in runs] == ["cpu"] * len(project.settings.train.seeds)

@@ -11,7 +11,7 @@ from pipelines.devices import DevicePool
 from pipelines.store import BenchmarkStore
 from training.distributed import from_environment, shutdown
 from training.settings import Project
-from training.stages.training_stage import TrainingOutcome, run_training_stage
+from training.stages.training_stage import TrainingOutcome, finished_already, run_training_stage
 
 
 def _report(args: argparse.Namespace, outcome: TrainingOutcome) -> None:
@@ -29,7 +29,8 @@ def run(args: argparse.Namespace, project: Project) -> None:
     distributed = from_environment()
     try:
         with ExitStack() as stack:
-            if distributed.world_size == 1:  # torchrun's processes have their GPUs: LOCAL_RANK's
+            single = distributed.world_size == 1  # torchrun's processes have their GPUs: LOCAL_RANK's
+            if single and not finished_already(settings, project.root, args.task, args.model, store):
                 lease = stack.enter_context(
                     DevicePool.for_settings(settings.orchestration, settings.train.device).lease())
                 stack.enter_context(lease.activate())

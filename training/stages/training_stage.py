@@ -125,6 +125,20 @@ def _train_seed(settings: Settings, root: Path, task: str, model: str, seed: int
     return SeedOutcome(result, publication, reused)
 
 
+def finished_already(settings: Settings, root: Path, task_key: str, model_key: str,
+                     store: TrainingStore) -> bool:
+    """Whether every seed of `task_key` x `model_key` already finished identically (outputs on disk, run
+    FINISHED), so `run_training_stage` will reuse it and needs no device. Read without the lock (the stage
+    checks again under it) and without side effects."""
+    for seed in settings.train.seeds:
+        identity = checkpoint_folder(settings, root, task_key, model_key, seed).name
+        if finished_result(settings, root, task_key, model_key, seed, identity) is None:
+            return False
+        if store.finished_run(identity) is None:
+            return False
+    return True
+
+
 def run_training_stage(settings: Settings, root: Path, task_key: str, model_key: str, store: TrainingStore,
                        launcher: str, callbacks: Sequence[FitCallback] = (),
                        distributed: Distributed = SINGLE_PROCESS) -> TrainingOutcome | None:
