@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +97,6 @@ class FitConfig:
         if bad:
             raise ValueError("invalid fit settings: " + ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
                              + f" (schedules: {sorted(SCHEDULES)}; losses: {sorted(LOSSES)})")
-
-    @classmethod
-    def from_mapping(cls, settings: Mapping[str, Any]) -> FitConfig:
-        """A config from a mapping such as params.yaml's `train` section; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ValueError(f"unknown fit settings {unknown}; known: {sorted(known)}")
-        return cls(**settings)
 
 
 def _is_int(value: Any, minimum: int) -> bool:
