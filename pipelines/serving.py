@@ -50,8 +50,9 @@ class TiledSegmenterModel(PythonModel):
                                         overlap=tuple(config["overlap"]),
                                         batch_size=int(config["batch_size"]))
 
-    # `model_input` carries no type hint: MLflow would read one as the schema, and the signature is explicit.
-    def predict(self, context: PythonModelContext, model_input, params: dict | None = None) -> np.ndarray:
+    # np.ndarray is a type hint MLflow infers no schema from (nor warns about): the signature stays SIGNATURE.
+    def predict(self, context: PythonModelContext, model_input: np.ndarray,
+                params: dict | None = None) -> np.ndarray:
         return self.predictor.classes(np.asarray(model_input, dtype=np.float32))
 
 
