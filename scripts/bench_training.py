@@ -72,7 +72,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="geofm-bench-training-") as folder:
         root = Path(folder)
         settings = load_settings(write_params(root, args))
-        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+        cuda = torch.cuda.is_available()
+        device = torch.cuda.get_device_name() if cuda else "cpu"
         micro = args.micro_batch_size or "whole batch"
         print(f"profile {args.profile} on {device}; torch {torch.__version__}; {args.train_count} train "
               f"samples per task, {args.epochs} epochs, micro-batch {micro}")
@@ -84,14 +85,13 @@ def main() -> None:
         print("task   model        samples  epochs  first s  later s/epoch  after s  peak GiB  test mIoU")
         for task in settings.tasks:
             for model in settings.models:
-                if torch.cuda.is_available():
+                if cuda:
                     torch.cuda.reset_peak_memory_stats()
                 clock, start = EpochClock(), time.monotonic()
                 result = train_and_evaluate(settings, root, task, model, SilentTracker(), args.seed, [clock])
                 finished = time.monotonic()
                 later = [b - a for a, b in zip(clock.ends, clock.ends[1:], strict=False)]
                 per_epoch = statistics.mean(later) if later else float("nan")
-                cuda = torch.cuda.is_available()
                 peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
                 print(f"{task:6s} {model:12s} {args.train_count:7d}  {len(clock.ends):6d}  "
                       f"{clock.ends[0] - start:7.1f}  {per_epoch:13.1f}  "

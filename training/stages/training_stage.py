@@ -96,8 +96,8 @@ def _write_summary(run_dir: Path, results: Sequence[TrainingResult], summary: di
 
 def _finished(settings: Settings, root: Path, task: str, model: str, seed: int, identity: str,
               store: TrainingStore) -> tuple[TrainingResult | None, str | None]:
-    """This very training's (`identity`'s) result and run, if it already finished (else None, None)."""
-    remove_stale_in(seed_run_dir(ProjectPaths.of(settings, root), task, model, seed))
+    """This very training's (`identity`'s) result and run, if it already finished (else None, None); reads
+    only."""
     result = finished_result(settings, root, task, model, seed, identity)
     run_id = store.finished_run(identity) if result is not None else None
     return (result, run_id) if run_id is not None else (None, None)
@@ -110,8 +110,10 @@ def _train_seed(settings: Settings, root: Path, task: str, model: str, seed: int
     folder = checkpoint_folder(settings, root, task, model, seed)
     main = distributed.is_main
     with checkpoint_lock(folder, wait_seconds=settings.train.lock_wait_seconds) if main else nullcontext():
-        finished = _finished(settings, root, task, model, seed, folder.name, store) if main else (None, None)
-        result, run_id = finished
+        result, run_id = None, None
+        if main:
+            remove_stale_in(seed_run_dir(ProjectPaths.of(settings, root), task, model, seed))
+            result, run_id = _finished(settings, root, task, model, seed, folder.name, store)
         reused = distributed.from_main(run_id is not None)
         if not reused:
             opener = partial(store.training_run, settings, task, model, launcher, folder.name, seed)
@@ -130,13 +132,11 @@ def finished_already(settings: Settings, root: Path, task_key: str, model_key: s
     """Whether every seed of `task_key` x `model_key` already finished identically (outputs on disk, run
     FINISHED), so `run_training_stage` will reuse it and needs no device. Read without the lock (the stage
     checks again under it) and without side effects."""
-    for seed in settings.train.seeds:
+    def run_of(seed: int) -> str | None:
         identity = checkpoint_folder(settings, root, task_key, model_key, seed).name
-        if finished_result(settings, root, task_key, model_key, seed, identity) is None:
-            return False
-        if store.finished_run(identity) is None:
-            return False
-    return True
+        return _finished(settings, root, task_key, model_key, seed, identity, store)[1]
+
+    return all(run_of(seed) is not None for seed in settings.train.seeds)
 
 
 def run_training_stage(settings: Settings, root: Path, task_key: str, model_key: str, store: TrainingStore,
