@@ -19,6 +19,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probabilities", action="store_true", help="also write per-class probabilities")
     parser.add_argument("--figure", help="also write an inline (section | prediction overlay) to this PNG")
     parser.add_argument("--figure-inline", type=int, help="the inline number of the figure (default: middle)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that exist already (never the input survey)")
 
 
 def add_import_options(parser: argparse.ArgumentParser) -> None:

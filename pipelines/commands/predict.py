@@ -39,5 +39,5 @@ def run(args: argparse.Namespace, project: Project) -> None:
         tiling=tiling(settings), amplitude=amplitude(settings, percentiles),
         probabilities=args.probabilities or settings.probabilities,
         figure=Path(args.figure) if args.figure else None, figure_inline=args.figure_inline,
-        provenance={"model": model_uri(args.model, store.best_alias)})
+        provenance={"model": model_uri(args.model, store.best_alias)}, overwrite=args.overwrite)
     print(describe(result))

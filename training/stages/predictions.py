@@ -51,7 +51,7 @@ def predict_configured_survey(settings: Settings, root: Path, name: str,
                               load_model: Callable[[str], nn.Module],
                               model_reference: Callable[[str], str]) -> SurveyPrediction:
     """Segment survey `name` of `predict.surveys` with the model `model_reference(task)` names (e.g. the
-    task's best registered model)."""
+    task's best registered model). The stage's former outputs are replaced; its input never is."""
     survey: SurveySection = lookup("survey (predict.surveys)", name, settings.predict.surveys)
     reference = model_reference(survey.task)
     output = survey_output(settings, root, name)
@@ -60,4 +60,4 @@ def predict_configured_survey(settings: Settings, root: Path, name: str,
         read=read_options(settings.predict, survey.shape, survey.line_2d), tiling=tiling(settings.predict),
         amplitude=amplitude(settings.predict), probabilities=settings.predict.probabilities,
         figure=output.with_name(FIGURE_FILE), progress=False,
-        provenance={"model": reference, "survey": name, "task": survey.task})
+        provenance={"model": reference, "survey": name, "task": survey.task}, overwrite=True)

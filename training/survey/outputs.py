@@ -4,6 +4,7 @@ whole survey is done: `.npy` arrays laid out like the input, and a SEG-Y copy of
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,34 @@ import segyio
 import segyio.tools
 
 from training.survey.segy import SegySurvey
-from training.survey.volumes import Axis, cube_view, slice_cells
+from training.survey.volumes import Axis, SurveyFileError, cube_view, slice_cells
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: equal once symlinks are resolved, or hard links of one inode."""
+    if first.resolve() == second.resolve():
+        return True
+    return first.exists() and second.exists() and os.path.samefile(first, second)
+
+
+def refuse_unsafe_outputs(source: Path, outputs: Iterable[Path], *, overwrite: bool = False) -> None:
+    """Refuse, before anything is written, an output that is the input survey (through symlinks and hard
+    links), one path given to two outputs, an output that is a folder, and an existing output unless
+    `overwrite`: a prediction never replaces its input, and replaces a former result only when asked."""
+    source, taken = Path(source), []
+    for output in map(Path, outputs):
+        if _same_file(output, source):
+            raise SurveyFileError(f"{output}: this output would overwrite the input survey {source}; choose "
+                                  "another --output name")
+        if any(_same_file(output, other) for other in taken):
+            raise SurveyFileError(f"{output}: two outputs of this prediction would share this path; choose "
+                                  "another --output or --figure name")
+        if output.is_dir():
+            raise SurveyFileError(f"{output}: is a folder; name a file for this output")
+        if output.exists() and not overwrite:
+            raise SurveyFileError(f"{output}: exists already; pass --overwrite to replace it, or choose "
+                                  "another --output name")
+        taken.append(output)
 
 
 def temporary_sibling(path: Path) -> Path:

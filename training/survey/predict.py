@@ -21,7 +21,7 @@ from training.atomic import write_atomic
 from training.survey.amplitude import AmplitudeMapping, AmplitudeSettings, fit_amplitude_mapping
 from training.survey.contract import model_contract
 from training.survey.figures import overlay_figure
-from training.survey.outputs import NpyOutput, SegyCopy
+from training.survey.outputs import NpyOutput, SegyCopy, refuse_unsafe_outputs
 from training.survey.readers import ReadOptions, open_survey
 from training.survey.segy import SegySurvey
 from training.survey.tiling import Precision, TiledPredictor
@@ -62,6 +62,10 @@ class PredictionPaths:
                    segy=classes.with_suffix(".sgy") if segy else None,
                    probabilities=classes.with_name(f"{classes.stem}.probabilities.npy") if probabilities
                    else None)
+
+    def all(self) -> list[Path]:
+        """Every path this prediction writes."""
+        return [path for path in (self.classes, self.metadata, self.segy, self.probabilities) if path]
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ def predict_survey(
     figure_inline: int | None = None,
     progress: bool = True,
     provenance: Mapping[str, str] | None = None,
+    overwrite: bool = False,
 ) -> SurveyPrediction:
     """Segment the survey `source` with `model` and write the classes to `output` (`.npy`, laid out like
     the input), for a SEG-Y input a SEG-Y copy with the classes as trace values (`.sgy` beside it),
@@ -209,7 +214,8 @@ def predict_survey(
     (`figure_inline`, an inline number; default the middle one), and `output` with suffix `.json`: the
     returned record, amplitude mapping included. `direction` "both" averages the inline and crossline
     probabilities. Defaults: `ReadOptions()`, `TilingSettings()`, `AmplitudeSettings()`. Nothing appears
-    at the output paths unless the whole survey is done."""
+    at the output paths unless the whole survey is done; no output may be the input survey, and an existing
+    output is replaced only with `overwrite`."""
     tiling = tiling or TilingSettings()
     contract = model_contract(model, tile_shape=tiling.tile_shape)
     predictor = TiledPredictor(model, tile_shape=contract.training_shape, overlap=tiling.overlap,
@@ -219,6 +225,8 @@ def predict_survey(
         axes = _check_direction(survey, direction)
         paths = PredictionPaths.beside(output, segy=isinstance(survey, SegySurvey),
                                        probabilities=probabilities)
+        refuse_unsafe_outputs(source, [*paths.all(), *([Path(figure)] if figure is not None else [])],
+                              overwrite=overwrite)
         figure_index = _figure_index(survey, figure_inline) if figure is not None else 0
         mapping = fit_amplitude_mapping(survey, amplitude or AmplitudeSettings(), contract.input_range)
         sections = sum(survey.shape[AXES.index(axis)] for axis in axes)
