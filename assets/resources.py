@@ -1,6 +1,7 @@
 """What the assets need from the outside world, as types: the experiment store (the training asset takes a
-`training.tracking.TrainingStore`; `pipelines.definitions` passes a `pipelines.store.BenchmarkStore` for
-all of them) and the machine's devices (`pipelines.devices`). Tests may pass any object with these methods."""
+`training.tracking.TrainingStore`; `pipelines.orchestration.definitions` passes a
+`pipelines.tracking.store.BenchmarkStore` for all of them) and the machine's devices
+(`pipelines.orchestration.devices`). Tests may pass any object with these methods."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class ModelSource(Protocol):
 
 
 class DeviceLease(Protocol):
-    """The GPU(s) or CPU slot one training holds (`pipelines.devices.DeviceLease`)."""
+    """The GPU(s) or CPU slot one training holds (`pipelines.orchestration.devices.DeviceLease`)."""
 
     @property
     def label(self) -> str: ...
@@ -41,6 +42,7 @@ class DeviceLease(Protocol):
 
 
 class DevicePool(Protocol):
-    """The machine's devices, leased one training at a time each (`pipelines.devices.DevicePool`)."""
+    """The machine's devices, leased one training at a time each
+    (`pipelines.orchestration.devices.DevicePool`)."""
 
     def lease(self) -> AbstractContextManager[DeviceLease]: ...

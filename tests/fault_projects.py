@@ -22,8 +22,8 @@ from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from tiny_benchmark import REPO, write_tiny_params
 
-from pipelines.cli import main
-from pipelines.store import BENCHMARK_TAG, TRAINING_TAG, BenchmarkStore
+from pipelines.cli.main import main
+from pipelines.tracking.store import BENCHMARK_TAG, TRAINING_TAG, BenchmarkStore
 from training.settings import load_settings
 
 TASK = "salt"

@@ -52,8 +52,8 @@ def _dying_batches(loader: Iterable, at_batch: int) -> Iterator:
 
 def install(point: str) -> None:
     """Make this process die at `point` (see the module's docstring)."""
-    from pipelines import store
-    from pipelines.mlflow_tracker import MlflowTracker
+    from pipelines.tracking import store
+    from pipelines.tracking.tracker import MlflowTracker
     from training import fit
     from training.stages import train
 

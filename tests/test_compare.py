@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 from training.comparison import compare, flatten
 
 PARAMS = """profile: demo

@@ -13,9 +13,9 @@ import torch
 from tiny_benchmark import REPO, TINY_SHAPE, write_tiny_params
 
 from assets.checks import BEATS_BASELINE
-from pipelines.benchmark_runner import benchmark_plan, run_benchmark
-from pipelines.definitions import build_definitions
-from pipelines.store import BenchmarkStore, registered_model_name
+from pipelines.orchestration.benchmark_runner import benchmark_plan, run_benchmark
+from pipelines.orchestration.definitions import build_definitions
+from pipelines.tracking.store import BenchmarkStore, registered_model_name
 from training.settings import Project
 from training.tasks import get_task
 

@@ -16,9 +16,9 @@ import pytest
 from tiny_benchmark import REPO, write_tiny_params
 
 from assets.training import GPU_POOL
-from pipelines.benchmark_runner import set_pool_limit
-from pipelines.cli import main
-from pipelines.devices import DevicePool, NoDeviceError
+from pipelines.cli.main import main
+from pipelines.orchestration.benchmark_runner import set_pool_limit
+from pipelines.orchestration.devices import DevicePool, NoDeviceError
 from training.settings.orchestration import OrchestrationSettings
 
 
@@ -75,7 +75,7 @@ def test_a_failed_training_frees_its_device(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pipelines.devices import DevicePool
+from pipelines.orchestration.devices import DevicePool
 pool = DevicePool(Path(sys.argv[1]), "cuda", (0, 1))
 with pool.lease() as lease:
     print(lease.device, flush=True)

@@ -78,7 +78,7 @@ def _worker(rank: int, port: int, folder: Path) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from pipelines.store import BenchmarkStore
+    from pipelines.tracking.store import BenchmarkStore
 
     distributed = from_environment()
     assert distributed.from_main(f"decided by rank {rank}") == "decided by rank 0"

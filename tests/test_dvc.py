@@ -19,7 +19,7 @@ from dvc.repo import Repo
 from tiny_benchmark import REPO, copy_project_files, write_tiny_params
 
 from assets import DVC_STAGE
-from pipelines.definitions import build_definitions
+from pipelines.orchestration.definitions import build_definitions
 from training.settings import Project
 from training.stages.outputs import STAGES, stage_outputs
 
@@ -146,7 +146,7 @@ def test_a_params_change_reruns_exactly_the_stages_that_read_it(
 def _imported_project_files(command: str) -> set[str]:
     """The project's source files a fresh interpreter imports to run `geofm <command>` (docstring-only
     package markers aside)."""
-    script = ("import sys, pathlib, pipelines.cli as cli; cli.command_module(sys.argv[1]); "
+    script = ("import sys, pathlib, pipelines.cli.main as cli; cli.command_module(sys.argv[1]); "
               "print('\\n'.join(str(getattr(m, '__file__', None)) for m in list(sys.modules.values())))")
     listed = subprocess.run([sys.executable, "-c", script, command], cwd=REPO, capture_output=True, text=True,
                             check=True, env={**os.environ, "PYTHONPATH": str(REPO)}).stdout.split()

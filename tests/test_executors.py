@@ -14,10 +14,10 @@ import pytest
 from tiny_benchmark import REPO, write_tiny_params
 
 from assets.training import NO_DEVICE
-from pipelines.benchmark_runner import run_benchmark
-from pipelines.definitions import STAGE_JOBS, build_definitions
-from pipelines.executors import GPU_RESOURCE, TRAINING_STEP, ExecutorSettingsError
-from pipelines.store import BenchmarkStore
+from pipelines.orchestration.benchmark_runner import run_benchmark
+from pipelines.orchestration.definitions import STAGE_JOBS, build_definitions
+from pipelines.orchestration.executors import GPU_RESOURCE, TRAINING_STEP, ExecutorSettingsError
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.settings.orchestration import OrchestrationSettings
 

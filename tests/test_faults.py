@@ -51,8 +51,8 @@ from fault_projects import (
 )
 from zenodo_standin import ZenodoStandin, route_zenodo_to
 
-from pipelines.cli import main
-from pipelines.store import registered_model_name
+from pipelines.cli.main import main
+from pipelines.tracking.store import registered_model_name
 from training.data import zenodo
 from training.settings import load_settings
 

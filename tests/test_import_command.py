@@ -11,8 +11,8 @@ import torch
 from authors_reference import authors_logits, decoder_layout, random_state
 from tiny_benchmark import load_tiny_settings
 
-from pipelines.cli import main
-from pipelines.store import BenchmarkStore
+from pipelines.cli.main import main
+from pipelines.tracking.store import BenchmarkStore
 from training.stages.prepare import prepare
 from training.stages.raw import materialize_raw
 

@@ -13,8 +13,8 @@ import torch
 from tiny_benchmark import write_tiny_params
 from tiny_models import TinySegmenter
 
-from pipelines.cli import main
-from pipelines.store import BenchmarkStore
+from pipelines.cli.main import main
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import load_settings
 from training.survey import ModelContract, model_contract, read_section
 

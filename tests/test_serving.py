@@ -23,7 +23,7 @@ import torch
 from mlflow import MlflowClient
 from tiny_training import stripes, train_on_stripe_tiles
 
-from pipelines import serving
+from pipelines.tracking import serving
 from training.survey import predict_section
 
 TILE = (16, 16)

@@ -97,7 +97,7 @@ def test_the_cli_refuses_bad_settings_before_any_stage_runs(tmp_path: Path) -> N
 
 
 def test_the_dagster_definitions_refuse_bad_settings(tmp_path: Path) -> None:
-    from pipelines.definitions import build_definitions
+    from pipelines.orchestration.definitions import build_definitions
     from training.settings import Project
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from tiny_benchmark import REPO, load_tiny_settings
 
-from pipelines.store import BenchmarkStore
+from pipelines.tracking.store import BenchmarkStore
 from training.stages.prepare import prepare
 from training.stages.raw import materialize_raw
 

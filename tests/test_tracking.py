@@ -15,8 +15,8 @@ import torch
 from mlflow import MlflowClient
 from tiny_models import TinySegmenter
 
-from pipelines.mlflow_io import flatten_params
-from pipelines.store import BENCHMARK_TAG, BenchmarkStore, registered_model_name
+from pipelines.tracking.mlflow_io import flatten_params
+from pipelines.tracking.store import BENCHMARK_TAG, BenchmarkStore, registered_model_name
 from training.report import benchmark_tables
 from training.settings import MlflowSettings
 from training.tracking import ModelRef
@@ -80,7 +80,7 @@ def test_parent_run_is_found_again_from_another_process(
     store: BenchmarkStore, client: MlflowClient, parent_run_id: str
 ) -> None:
     script = (
-        "import sys; from pipelines.store import BenchmarkStore; "
+        "import sys; from pipelines.tracking.store import BenchmarkStore; "
         "s = BenchmarkStore(sys.argv[1], sys.argv[2], sys.argv[3]); "
         "print(s.parent_run('bench-1', {'other': 1}))"
     )

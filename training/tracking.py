@@ -1,10 +1,10 @@
 """How training reports to the outside world, without knowing which tracker listens.
 
 The stage functions take a `Tracker`; the orchestration layer passes an MLflow one
-(`pipelines.mlflow_tracker.MlflowTracker`), tests pass a recording one (`tests/recording_tracker.py`).
+(`pipelines.tracking.tracker.MlflowTracker`), tests pass a recording one (`tests/recording_tracker.py`).
 A tracker is also a fit callback (`on_epoch_end`), so per-epoch metrics reach it from the training loop.
-A `TrainingStore` (`pipelines.store.BenchmarkStore`) opens the run a training logs into and, once the run
-has finished, registers and promotes its model.
+A `TrainingStore` (`pipelines.tracking.store.BenchmarkStore`) opens the run a training logs into and,
+once the run has finished, registers and promotes its model.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Publication:
 
 
 class TrainingStore(Protocol):
-    """Where trainings are recorded (`pipelines.store.BenchmarkStore`)."""
+    """Where trainings are recorded (`pipelines.tracking.store.BenchmarkStore`)."""
 
     def training_run(self, settings: Settings, task: str, model: str, launcher: str, training_id: str,
                      seed: int) -> AbstractContextManager[RunTracker]: ...

@@ -85,7 +85,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> BrowserProject:
 @pytest.fixture(scope="session")
 def dagster_ui(project: BrowserProject) -> Iterator[str]:
     """`dagster dev` (webserver, daemon, code server) on the project; its URL."""
-    command = ["dagster", "dev", "-m", "pipelines.definitions",
+    command = ["dagster", "dev", "-m", "pipelines.orchestration.definitions",
                "-h", "127.0.0.1", "-p", str(project.dagster_port)]
     with service(command, cwd=project.root, env=project.env, ready_url=f"{project.dagster_url}/server_info",
                  log=project.root / "dagster-dev.log", timeout_s=START_TIMEOUT_S):

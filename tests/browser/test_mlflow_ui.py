@@ -15,7 +15,7 @@ from dagster_pages import Backfill, open_page  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from pages import Browser  # noqa: E402
 
-from pipelines.store import registered_model_name  # noqa: E402
+from pipelines.tracking.store import registered_model_name  # noqa: E402
 from training.settings import Project  # noqa: E402
 
 pytestmark = pytest.mark.browser

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.commands.predict import describe
-from pipelines.store import BenchmarkStore
+from pipelines.cli.commands.predict import describe
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.stages.predictions import predict_configured_survey
 

@@ -13,9 +13,14 @@ from pathlib import Path
 import dagster as dg
 
 from assets.training import GPU_POOL
-from pipelines.benchmark_runner import dagster_instance, release_stale_runs, run_benchmark, set_pool_limit
-from pipelines.definitions import build_definitions
-from pipelines.devices import DevicePool
+from pipelines.orchestration.benchmark_runner import (
+    dagster_instance,
+    release_stale_runs,
+    run_benchmark,
+    set_pool_limit,
+)
+from pipelines.orchestration.definitions import build_definitions
+from pipelines.orchestration.devices import DevicePool
 from training.models.weights import random_encoder_notice
 from training.settings import Project
 

@@ -13,7 +13,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
-from pipelines.devices import DevicePool
+from pipelines.orchestration.devices import DevicePool
 from training.settings import Settings
 
 DAGSTER_HOME = ".dagster_home"

@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from pipelines.commands.options import add_compare_options, add_import_options, add_options
+from pipelines.cli.commands.options import add_compare_options, add_import_options, add_options
 from training.errors import GeofmError
 from training.settings import Project
 
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: its module under `pipelines.commands`, required options and overrides."""
+    """One subcommand: its module under `pipelines.cli.commands`, required options and overrides."""
 
     module: str
     help: str
@@ -48,8 +48,8 @@ COMMANDS: dict[str, Command] = {
 
 
 def command_module(name: str) -> ModuleType:
-    """The module that runs command `name` (imported now, not before: see `pipelines.commands`)."""
-    return importlib.import_module(f"pipelines.commands.{COMMANDS[name].module}")
+    """The module that runs command `name` (imported now, not before: see `pipelines.cli.commands`)."""
+    return importlib.import_module(f"pipelines.cli.commands.{COMMANDS[name].module}")
 
 
 def _parser() -> argparse.ArgumentParser:

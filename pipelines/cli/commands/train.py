@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 
-from pipelines.devices import DevicePool
-from pipelines.store import BenchmarkStore
+from pipelines.orchestration.devices import DevicePool
+from pipelines.tracking.store import BenchmarkStore
 from training.distributed import from_environment, shutdown
 from training.settings import Project
 from training.stages.training_stage import TrainingOutcome, finished_already, run_training_stage

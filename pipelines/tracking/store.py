@@ -37,7 +37,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.utils.mlflow_tags import MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 from torch import nn
 
-from pipelines.mlflow_io import (
+from pipelines.tracking.mlflow_io import (
     SQLITE_PREFIX,
     absolute_artifact_root,
     absolute_tracking_uri,
@@ -48,7 +48,7 @@ from pipelines.mlflow_io import (
     model_uri,
     run_url,
 )
-from pipelines.mlflow_tracker import MlflowTracker
+from pipelines.tracking.tracker import MlflowTracker
 from training.errors import GeofmError
 from training.report import METRIC_TABLES, tables_markdown
 from training.settings import MlflowSettings, Settings

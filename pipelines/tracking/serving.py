@@ -57,11 +57,13 @@ class TiledSegmenterModel(PythonModel):
 
 
 def _shipped_code(folder: Path) -> list[str]:
-    """The `training` package and this module as the package `pipelines`, staged under `folder`."""
+    """The `training` package and this module as `pipelines.tracking.serving`, staged under `folder`."""
     package = folder / "pipelines"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    shutil.copy2(__file__, package / Path(__file__).name)
+    module = package / "tracking"
+    module.mkdir(parents=True)
+    for init in (package, module):
+        (init / "__init__.py").write_text("")
+    shutil.copy2(__file__, module / Path(__file__).name)
     return [str(Path(training.__file__).parent), str(package)]
 
 

@@ -1,7 +1,7 @@
 """`MlflowTracker`: the `training.tracking.Tracker` that logs one training into one MLflow run.
 
 Models are logged pickled (not `pt2`, which fixes the section size), so the PyTorch flavour takes a raw
-section of any size, beside a pyfunc flavour doing tiled survey prediction (`pipelines.serving`).
+section of any size, beside a pyfunc flavour doing tiled survey prediction (`pipelines.tracking.serving`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from torch import nn
 
-from pipelines import serving
-from pipelines.mlflow_io import flatten_params, log_frame, model_requirements, run_url
+from pipelines.tracking import serving
+from pipelines.tracking.mlflow_io import flatten_params, log_frame, model_requirements, run_url
 from training.tracking import ModelRef
 
 
@@ -61,7 +61,8 @@ class MlflowTracker:
 
     def log_model(self, model: nn.Module, name: str) -> ModelRef:
         """Log `model` with its PyTorch flavour (any section size) and a tiled pyfunc flavour (served by
-        `mlflow models serve`; see `pipelines.serving`), registered under `registered_name` if set."""
+        `mlflow models serve`; see `pipelines.tracking.serving`), registered under `registered_name` if
+        set."""
         active = mlflow.active_run()
         if active is None or active.info.run_id != self.run_id:
             raise RuntimeError(f"log_model: run {self.run_id} is not the active MLflow run")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.store import BenchmarkStore
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.stages.import_authors import import_authors_model, import_id
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets import build_benchmark_assets
-from pipelines.devices import DevicePool
-from pipelines.executors import build_executor
-from pipelines.store import BenchmarkStore
+from pipelines.orchestration.devices import DevicePool
+from pipelines.orchestration.executors import build_executor
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.settings.orchestration import OrchestrationSettings
 

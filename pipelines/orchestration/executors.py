@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.devices import DevicePool
+from pipelines.orchestration.devices import DevicePool
 from training.errors import GeofmError
 from training.lookup import lookup
 from training.settings.orchestration import KubernetesSettings, OrchestrationSettings
@@ -20,7 +20,7 @@ TRAINING_STEP = "trained_model"
 GPU_RESOURCE = "nvidia.com/gpu"
 PROJECT_VOLUME = "geofm-project"
 ROOT_VARIABLE, PROFILE_VARIABLE = "GEOFM_ROOT", "GEOFM_PROFILE"
-"""What the code location reads in a step pod (see `pipelines.definitions`)."""
+"""What the code location reads in a step pod (see `pipelines.orchestration.definitions`)."""
 
 
 class ExecutorSettingsError(GeofmError, ValueError):

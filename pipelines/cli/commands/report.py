@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.store import BenchmarkStore
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.stages.report import build_report
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.mlflow_io import model_uri
-from pipelines.store import BenchmarkStore
+from pipelines.tracking.mlflow_io import model_uri
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.stages.predictions import amplitude, read_options, tiling
 from training.survey import SurveyPrediction, predict_survey

@@ -1,0 +1,1 @@
+"""The `geofm` command line: `main` parses the command and runs one module of `commands`."""
