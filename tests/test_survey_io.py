@@ -37,7 +37,7 @@ def test_a_segy_cube_reads_by_its_headers_whatever_the_trace_order(order: str, t
     survey = open_survey(write_cube(tmp_path / "cube.sgy", CUBE, order))
     try:
         assert survey.shape == CUBE.shape and survey.ndim == 3
-        np.testing.assert_array_equal(survey.inline_numbers, FIRST_INLINE + np.arange(3))
+        np.testing.assert_array_equal(survey.geometry.row_numbers, FIRST_INLINE + np.arange(3))
         for i in range(3):
             np.testing.assert_array_equal(survey.section("inline", i), CUBE[i].T)
         for j in (0, 7, 19):
@@ -68,21 +68,19 @@ def test_arrays_read_as_sections_and_volumes(tmp_path: Path) -> None:
         open_survey(tmp_path / "s.tif")
 
 
-def test_an_irregular_segy_is_refused_naming_the_header_fields_unless_read_as_one_line(
-    tmp_path: Path,
-) -> None:
-    cells = cube_trace_order((3, 20), "inline")[:-1]
-    path = write_cube(tmp_path / "gappy.sgy", CUBE, cells=cells)
-    with pytest.raises(ValueError, match=r"gappy\.sgy: the traces do not form an inline x crossline grid by "
-                                         r"the header fields INLINE_3D \(byte 189\) and CROSSLINE_3D "
-                                         r"\(byte 193\).*line_2d=True"):
+def test_a_segy_without_geometry_is_refused_naming_the_flags_unless_read_as_one_line(tmp_path: Path) -> None:
+    cells = [(0, 0)] * 20
+    path = write_cube(tmp_path / "flat.sgy", CUBE[:1, :20], cells=cells)
+    with pytest.raises(ValueError, match=r"flat\.sgy: all 20 traces have inline 100 and crossline 20 in "
+                                         r"INLINE_3D \(byte 189\) and CROSSLINE_3D \(byte 193\): no 3-D "
+                                         r"geometry; pass --line-2d .* --inline-byte and --crossline-byte"):
         open_survey(path)
     line = open_survey(path, ReadOptions(line_2d=True))
-    assert line.shape == (1, 59, 18) and line.ndim == 2
-    np.testing.assert_array_equal(line.section("inline", 0), CUBE.reshape(-1, 18)[:59].T)
+    assert line.shape == (1, 20, 18) and line.ndim == 2 and line.geometry.rows == "line"
+    np.testing.assert_array_equal(line.section("inline", 0), np.repeat(CUBE[0, :1].T, 20, axis=1))
     line.close()
     (tmp_path / "junk.sgy").write_bytes(b"not a segy file")
-    with pytest.raises(ValueError, match=r"junk\.sgy: cannot read as SEG-Y"):
+    with pytest.raises(ValueError, match=r"junk\.sgy: cannot read as big-endian SEG-Y"):
         open_survey(tmp_path / "junk.sgy")
 
 
@@ -118,9 +116,10 @@ def test_a_predicted_2d_line_is_a_section_in_and_out(tmp_path: Path, single_torc
     np.testing.assert_array_equal(np.load(output), threshold_classes(section))
     np.testing.assert_array_equal(traces(result.paths.segy), threshold_classes(section).T)
     assert headers(result.paths.segy) == headers(tmp_path / "line.sgy")
-    with pytest.raises(ValueError, match="a 2-D section has no crosslines"):
-        predict_survey(ThresholdSegmenter(THRESHOLD), tmp_path / "line.sgy", output, direction="crossline",
-                       amplitude=AS_IS, progress=False)
+    across = predict_survey(ThresholdSegmenter(THRESHOLD), tmp_path / "line.sgy", tmp_path / "across.npy",
+                            direction="crossline", amplitude=AS_IS, progress=False)
+    assert across.direction == "inline" and across.layout == ["sample", "crossline"]
+    np.testing.assert_array_equal(np.load(across.paths.classes), threshold_classes(section))
 
 
 def test_a_cube_is_predicted_inline_by_inline_without_mixing_inlines(

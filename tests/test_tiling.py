@@ -50,16 +50,35 @@ def test_a_section_of_one_tile_gets_the_plain_forwards_classes(single_torch_thre
     np.testing.assert_array_equal(tiled, plain)
 
 
-def test_a_section_smaller_than_a_tile_is_padded_not_resized(single_torch_thread: None) -> None:
+def test_a_section_smaller_than_a_tile_is_one_tile_of_its_own_size(single_torch_thread: None) -> None:
     torch.manual_seed(1)
     model = TinySegmenter(num_classes=2, training_shape=(16, 16))
     section = np.random.default_rng(1).normal(size=(10, 7)).astype(np.float32)
-    padded = np.pad(section, ((0, 6), (0, 9)), mode="reflect")
     with torch.inference_mode():
-        expected = model(torch.from_numpy(padded)[None, None]).softmax(dim=1)[0, :, :10, :7]
+        expected = model(torch.from_numpy(section)[None, None]).softmax(dim=1)[0]
     probabilities = TiledPredictor(model, device="cpu").probabilities(section)
     assert probabilities.shape == (2, 10, 7)
     torch.testing.assert_close(probabilities, expected)
+
+
+class ShapeRecorder(TinySegmenter):
+    """Records the shape of every batch of tiles it is given."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tuple(x.shape))
+        return super().forward(x)
+
+
+def test_tiles_follow_a_line_narrower_than_a_tile(single_torch_thread: None) -> None:
+    """A 3-trace line 200 samples long: tiles 3 traces wide down its length, no tile padded to 16 wide."""
+    model = ShapeRecorder(num_classes=2, training_shape=(16, 16))
+    model.seen = []
+    section = np.random.default_rng(4).normal(size=(200, 3)).astype(np.float32)
+    predictor = TiledPredictor(model, batch_size=64, device="cpu")
+    assert predictor.tile_for(200, 3) == (16, 3)
+    probabilities = predictor.probabilities(section)
+    assert probabilities.shape == (2, 200, 3) and torch.isfinite(probabilities).all()
+    assert model.seen == [(len(tile_starts(200, 16, 4)), 1, 16, 3)]
 
 
 def test_batching_does_not_change_the_prediction(single_torch_thread: None) -> None:

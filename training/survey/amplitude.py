@@ -55,34 +55,75 @@ class AmplitudeMapping:
         return ((clipped - self.clip_low) * scale + self.target_low).astype(np.float32)
 
 
-def fit_amplitude_mapping(
-    survey: Survey, settings: AmplitudeSettings, input_range: tuple[float, float] | None
-) -> AmplitudeMapping | None:
-    """The mapping of `survey` onto `settings.target_range`, or else the model's `input_range`, from the
-    percentiles of a seeded sample of its traces (read in chunks); None when `settings.percentiles` is None.
-    A survey with NaN/inf or no spread between the percentiles is an error naming its file."""
+@dataclass(frozen=True)
+class SurveyClip:
+    """The survey's amplitudes at `percentiles` (`low`, `high`), from `traces_sampled` of its
+    `traces_total` live traces: everything of the mapping but its target, known before a model is loaded."""
+
+    percentiles: tuple[float, float]
+    low: float
+    high: float
+    traces_sampled: int
+    traces_total: int
+    seed: int
+
+    def onto(self, target: tuple[float, float] | None) -> AmplitudeMapping:
+        """The mapping of these clip values onto `target` (the model's training range)."""
+        if target is None:
+            raise SurveyFileError("the model records no input range (`input_range`) to map amplitudes onto; "
+                                  "give the target range, or no percentiles if the survey is already in the "
+                                  "training range")
+        return AmplitudeMapping(
+            percentiles=self.percentiles, clip_low=self.low, clip_high=self.high,
+            target_low=float(target[0]), target_high=float(target[1]), traces_sampled=self.traces_sampled,
+            traces_total=self.traces_total, seed=self.seed)
+
+
+def clip_values(values: np.ndarray, percentiles: tuple[float, float], where: str,
+                what: str = "survey") -> tuple[float, float]:
+    """The amplitudes of `values` at `percentiles`; NaN/inf, or no spread between them, is an error naming
+    `where` (the file) and `what` (survey or section)."""
+    if not np.isfinite(values).all():
+        raise SurveyFileError(f"{where}: the {what} holds NaN or inf amplitudes")
+    low, high = (float(value) for value in np.percentile(values, percentiles))
+    if not high > low:
+        raise SurveyFileError(f"{where}: the amplitudes at the {percentiles[0]} and {percentiles[1]} "
+                              f"percentiles are both {low}; nothing to map")
+    return low, high
+
+
+def survey_clip(survey: Survey, settings: AmplitudeSettings) -> SurveyClip | None:
+    """The clip values of `survey` from a seeded sample of its live traces (read in chunks; dead traces
+    never count); None when `settings.percentiles` is None."""
     if settings.percentiles is None:
         return None
-    target = settings.target_range or input_range
-    if target is None:
-        raise SurveyFileError("the model records no input range (`input_range`) to map amplitudes onto; give "
-                              "the target range, or no percentiles if the survey is already in the training "
-                              "range")
-    total = survey.shape[0] * survey.shape[1]
+    live = (np.arange(survey.shape[0] * survey.shape[1]) if survey.dead is None
+            else np.flatnonzero(~survey.dead.reshape(-1)))
     rng = np.random.default_rng(settings.seed)
-    cells = (np.arange(total) if total <= settings.max_traces
-             else np.sort(rng.choice(total, settings.max_traces, replace=False)))
+    cells = (live if len(live) <= settings.max_traces
+             else np.sort(rng.choice(live, settings.max_traces, replace=False)))
     chunk = max(1, 2**22 // survey.shape[2])
     values = np.concatenate([survey.traces(cells[first:first + chunk]).reshape(-1)
                              for first in range(0, len(cells), chunk)])
-    if not np.isfinite(values).all():
-        raise SurveyFileError(f"{survey.path}: the survey holds NaN or inf amplitudes")
-    low, high = (float(value) for value in np.percentile(values, settings.percentiles))
-    if not high > low:
-        raise SurveyFileError(f"{survey.path}: the amplitudes at the {settings.percentiles[0]} and "
-                         f"{settings.percentiles[1]} percentiles are both {low}; nothing to map")
-    return AmplitudeMapping(
-        percentiles=(float(settings.percentiles[0]), float(settings.percentiles[1])), clip_low=low,
-        clip_high=high, target_low=float(target[0]), target_high=float(target[1]),
-        traces_sampled=len(cells), traces_total=total, seed=settings.seed,
-    )
+    low, high = clip_values(values, settings.percentiles, str(survey.path))
+    return SurveyClip(percentiles=(float(settings.percentiles[0]), float(settings.percentiles[1])), low=low,
+                      high=high, traces_sampled=len(cells), traces_total=len(live), seed=settings.seed)
+
+
+def fit_amplitude_mapping(
+    survey: Survey, settings: AmplitudeSettings, input_range: tuple[float, float] | None
+) -> AmplitudeMapping | None:
+    """The mapping of `survey` onto `settings.target_range`, or else the model's `input_range` (see
+    `survey_clip`); None when `settings.percentiles` is None."""
+    clip = survey_clip(survey, settings)
+    return None if clip is None else clip.onto(settings.target_range or input_range)
+
+
+def map_section(section: np.ndarray, percentiles: tuple[float, float], target: tuple[float, float],
+                where: str = "request") -> np.ndarray:
+    """One section mapped as `geofm predict` maps a 2-D line: clipped at its own `percentiles`, scaled onto
+    `target`."""
+    low, high = clip_values(np.asarray(section), percentiles, where, "section")
+    mapping = SurveyClip(percentiles=percentiles, low=low, high=high, traces_sampled=section.shape[-1],
+                         traces_total=section.shape[-1], seed=0).onto(target)
+    return mapping.apply(section)

@@ -41,7 +41,3 @@ def prediction_figure(path: Path, title: str, section: np.ndarray, prediction: n
         panels.insert(1, ("label", None, label))
     _panels(path, title, panels)
 
-
-def overlay_figure(path: Path, title: str, section: np.ndarray, classes: np.ndarray) -> None:
-    """Section | prediction laid over the section, written to the PNG `path` atomically."""
-    _panels(path, title, [("section", section, None), ("prediction", section, classes)])

@@ -85,7 +85,7 @@ class NpyOutput:
 
 class SegyCopy:
     """A SEG-Y with the textual, binary and trace headers of `source` and the classes as trace values, in
-    the source's sample format."""
+    the source's sample format and byte order."""
 
     def __init__(self, source: SegySurvey, path: Path) -> None:
         self.path, self.temporary, self.grid = Path(path), temporary_sibling(Path(path)), source.grid
@@ -98,10 +98,12 @@ class SegyCopy:
         self.handle.header = source.handle.header
 
     def write(self, axis: Axis, index: int, values: np.ndarray) -> None:
-        """Put the classes (samples, traces) of slice `index` along `axis` into its traces."""
+        """Put the classes (samples, traces) of slice `index` along `axis` into its traces; a dead trace
+        (a grid cell the input holds no trace for) stays absent, as in the input."""
         columns = values.astype(self.handle.dtype).T
         for number, trace in zip(self.grid[slice_cells(axis, index)], columns, strict=True):
-            self.handle.trace[int(number)] = np.ascontiguousarray(trace)
+            if number >= 0:
+                self.handle.trace[int(number)] = np.ascontiguousarray(trace)
 
     def commit(self) -> None:
         self.handle.close()

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import GeofmError
-from training.survey.segy import CROSSLINE_BYTE, INLINE_BYTE, open_segy
+from training.survey.byte_order import Endian
+from training.survey.segy import open_segy
+from training.survey.segy_grid import CROSSLINE_BYTE, INLINE_BYTE, Duplicates
 from training.survey.volumes import Survey, SurveyFileError, open_dat, open_npy
 
 
@@ -20,17 +22,22 @@ class SurveyNotFoundError(GeofmError, FileNotFoundError):
 @dataclass(frozen=True)
 class ReadOptions:
     """How to read a survey: `shape` of a raw `.dat` ((samples, traces) or (inlines, crosslines,
-    samples)); for SEG-Y, `line_2d` (one 2-D line in file order) and the inline/crossline header bytes."""
+    samples)); for SEG-Y, `line_2d` (one 2-D line in file order), the inline/crossline header bytes, the
+    byte order (`auto`: from the binary header) and what to do with positions held by several traces.
+    Each has a `geofm predict` flag of the same name."""
 
     shape: tuple[int, ...] | None = None
     line_2d: bool = False
     inline_byte: int = INLINE_BYTE
     crossline_byte: int = CROSSLINE_BYTE
+    endian: Endian = "auto"
+    duplicates: Duplicates = "refuse"
 
 
 def _segy(path: Path, options: ReadOptions) -> Survey:
     return open_segy(path, line_2d=options.line_2d, inline_byte=options.inline_byte,
-                     crossline_byte=options.crossline_byte)
+                     crossline_byte=options.crossline_byte, endian=options.endian,
+                     duplicates=options.duplicates)
 
 
 SURVEY_READERS: dict[str, Callable[[Path, ReadOptions], Survey]] = {

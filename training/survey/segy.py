@@ -1,8 +1,9 @@
-"""SEG-Y surveys with their inline/crossline geometry, read from the trace headers (segyio).
+"""SEG-Y surveys read by their trace headers (segyio), in either byte order.
 
-The traces are placed on the grid their inline and crossline numbers name, so inline- and crossline-sorted
-files and unsorted ones with a complete grid read the same. A file whose numbers do not form a grid is
-refused, naming the header fields tried, unless the caller says it is one 2-D line (traces in file order).
+The traces are placed on the grid their inline and crossline numbers name (`segy_grid`): inline- and
+crossline-sorted files and unsorted ones read the same, missing traces are dead traces, a file of one
+inline or one crossline is one 2-D line along it, and prestack data is refused. `line_2d` reads the traces
+in file order as one line instead.
 """
 
 from __future__ import annotations
@@ -14,28 +15,29 @@ from typing import Any
 import numpy as np
 import segyio
 
+from training.survey.byte_order import Endian, resolve_endian
+from training.survey.geometry import Geometry
+from training.survey.segy_grid import (
+    CROSSLINE_BYTE,
+    INLINE_BYTE,
+    Duplicates,
+    TraceGrid,
+    line_grid,
+    refuse_gathers,
+    trace_grid,
+)
 from training.survey.volumes import Axis, SurveyFileError, slice_cells
-
-INLINE_BYTE = int(segyio.TraceField.INLINE_3D)
-CROSSLINE_BYTE = int(segyio.TraceField.CROSSLINE_3D)
-
-
-def _field_name(byte: int) -> str:
-    try:
-        return f"{segyio.TraceField(byte)} (byte {byte})"
-    except ValueError:
-        return f"byte {byte}"
 
 
 @dataclass
 class SegySurvey:
-    """An open SEG-Y file; `grid[i, j]` is the trace number of inline i, crossline j (0-based)."""
+    """An open SEG-Y file; `grid[i, j]` is the trace number at row i, column j (0-based; -1: none)."""
 
     path: Path
     handle: Any
     grid: np.ndarray
-    inline_numbers: np.ndarray
-    crossline_numbers: np.ndarray
+    geometry: Geometry
+    endian: str
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -45,38 +47,38 @@ class SegySurvey:
     def ndim(self) -> int:
         return 2 if self.grid.shape[0] == 1 else 3
 
+    @property
+    def dead(self) -> np.ndarray | None:
+        missing = self.grid < 0
+        return missing if missing.any() else None
+
     def _read(self, trace_numbers: np.ndarray) -> np.ndarray:
-        first = int(trace_numbers[0])
-        if np.array_equal(trace_numbers, np.arange(first, first + len(trace_numbers))):
-            traces = self.handle.trace.raw[first:first + len(trace_numbers)]
+        """The traces of the file's `trace_numbers` (-1: a dead trace, zeros), (len, samples) float32."""
+        traces = np.zeros((len(trace_numbers), self.shape[2]), dtype=np.float32)
+        live = np.flatnonzero(trace_numbers >= 0)
+        order = live[np.argsort(trace_numbers[live])]
+        numbers = trace_numbers[order]
+        if len(numbers) and np.array_equal(numbers, np.arange(numbers[0], numbers[0] + len(numbers))):
+            traces[order] = np.asarray(self.handle.trace.raw[int(numbers[0]):int(numbers[-1]) + 1],
+                                       dtype=np.float32).reshape(len(numbers), -1)
         else:
-            traces = np.stack([self.handle.trace[int(number)] for number in trace_numbers])
-        return np.asarray(traces, dtype=np.float32).reshape(len(trace_numbers), -1)
+            for place, number in zip(order, numbers, strict=True):
+                traces[place] = self.handle.trace[int(number)]
+        return traces
 
     def section(self, axis: Axis, index: int) -> np.ndarray:
         return self._read(self.grid[slice_cells(axis, index)]).T
 
     def traces(self, cells: np.ndarray) -> np.ndarray:
-        numbers = self.grid.reshape(-1)[cells]
-        order = np.argsort(numbers)
-        traces = np.empty((len(numbers), self.shape[2]), dtype=np.float32)
-        traces[order] = self._read(numbers[order])
-        return traces
+        return self._read(self.grid.reshape(-1)[cells])
 
     def close(self) -> None:
         self.handle.close()
 
 
-def _grid(inlines: np.ndarray, crosslines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Trace numbers on the (inline, crossline) grid the header numbers span, or None if some cell is
-    missing or taken twice."""
-    inline_numbers, inline_index = np.unique(inlines, return_inverse=True)
-    crossline_numbers, crossline_index = np.unique(crosslines, return_inverse=True)
-    if len(inline_numbers) * len(crossline_numbers) != len(inlines):
-        return None
-    grid = np.full((len(inline_numbers), len(crossline_numbers)), -1, dtype=np.int64)
-    grid[inline_index, crossline_index] = np.arange(len(inlines))
-    return (grid, inline_numbers, crossline_numbers) if (grid >= 0).all() else None
+def _geometry(grid: TraceGrid, samples: np.ndarray) -> Geometry:
+    return Geometry(rows=grid.rows, columns=grid.columns, row_numbers=grid.row_numbers,
+                    column_numbers=grid.column_numbers, samples=np.asarray(samples), sample_unit="ms")
 
 
 def open_segy(
@@ -85,26 +87,28 @@ def open_segy(
     line_2d: bool = False,
     inline_byte: int = INLINE_BYTE,
     crossline_byte: int = CROSSLINE_BYTE,
+    endian: Endian = "auto",
+    duplicates: Duplicates = "refuse",
 ) -> SegySurvey:
-    """Open a SEG-Y survey. `line_2d`: read the traces in file order as one 2-D line, whatever their
-    headers say; `inline_byte`/`crossline_byte`: where the inline and crossline numbers are."""
+    """Open a SEG-Y survey. `line_2d`: the traces in file order as one 2-D line; `inline_byte`/
+    `crossline_byte`: where the inline and crossline numbers are; `endian`: the byte order (`auto`: from
+    the binary header); `duplicates`: a position held by several traces is refused, or its first or last
+    trace kept."""
+    order = resolve_endian(path, endian)
     try:
-        handle = segyio.open(str(path), "r", ignore_geometry=True)
+        handle = segyio.open(str(path), "r", ignore_geometry=True, endian=order)
     except (RuntimeError, OSError, ValueError) as error:
-        raise SurveyFileError(f"{path}: cannot read as SEG-Y ({error})") from error
-    count = handle.tracecount
-    if line_2d:
-        return SegySurvey(path, handle, np.arange(count)[None], np.array([0]), np.arange(count))
-    inlines, crosslines = (np.asarray(handle.attributes(byte)[:]) for byte in (inline_byte, crossline_byte))
-    geometry = _grid(inlines, crosslines)
-    if geometry is None:
+        raise SurveyFileError(f"{path}: cannot read as {order}-endian SEG-Y ({error})") from error
+    try:
+        if handle.tracecount == 0:
+            raise SurveyFileError(f"{path}: holds SEG-Y headers but no traces: nothing to predict")
+        if line_2d:
+            refuse_gathers(path, handle)
+            grid = line_grid(handle.tracecount)
+        else:
+            grid = trace_grid(path, handle, inline_byte=inline_byte, crossline_byte=crossline_byte,
+                              duplicates=duplicates)
+    except BaseException:
         handle.close()
-        pairs = len(set(zip(inlines.tolist(), crosslines.tolist(), strict=True)))
-        raise SurveyFileError(
-            f"{path}: the traces do not form an inline x crossline grid by the header fields "
-            f"{_field_name(inline_byte)} and {_field_name(crossline_byte)}: {len(np.unique(inlines))} "
-            f"inline and {len(np.unique(crosslines))} crossline numbers, {pairs} distinct pairs for "
-            f"{count} traces. If the file is one 2-D line, read it as one (line_2d=True); if its numbers "
-            "are at other bytes, give them (inline_byte=, crossline_byte=)"
-        )
-    return SegySurvey(path, handle, *geometry)
+        raise
+    return SegySurvey(path, handle, grid.traces, _geometry(grid, handle.samples), order)

@@ -72,9 +72,10 @@ class TiledPredictor:
         self.model = model.to(self.device).eval()
         self.window = blend_window(self.tile_shape).to(self.device)
 
-    def _tile_batches(self, height: int, width: int) -> Iterator[list[tuple[int, int]]]:
-        corners = [(row, col) for row in tile_starts(height, self.tile_shape[0], self.overlap[0])
-                   for col in tile_starts(width, self.tile_shape[1], self.overlap[1])]
+    def _tile_batches(self, height: int, width: int, tile: tuple[int, int],
+                      overlap: tuple[int, int]) -> Iterator[list[tuple[int, int]]]:
+        corners = [(row, col) for row in tile_starts(height, tile[0], overlap[0])
+                   for col in tile_starts(width, tile[1], overlap[1])]
         for first in range(0, len(corners), self.batch_size):
             yield corners[first:first + self.batch_size]
 
@@ -88,28 +89,34 @@ class TiledPredictor:
                              f"for tiles of shape {tuple(tiles.shape)}; expected (B, classes, H, W)")
         return logits.float().softmax(dim=1)
 
+    def tile_for(self, height: int, width: int) -> tuple[int, int]:
+        """The tile of a (height, width) section: the training size, cut to the section's where larger."""
+        return min(self.tile_shape[0], height), min(self.tile_shape[1], width)
+
     def probabilities(self, section: np.ndarray) -> torch.Tensor:
         """Blended class probabilities (C, H, W), float32 on the predictor's device, of a raw (H, W)
-        section; a section smaller than a tile is reflect-padded to the tile, never resized."""
+        section; where the section is smaller than a tile, the tile follows the section's size (a 3-trace
+        line is predicted in tiles 3 traces wide), never padded or resized."""
         section = np.asarray(section, dtype=np.float32)
         if section.ndim != 2:
             raise ValueError(f"expected a 2-D (H, W) section, got an array of shape {section.shape}")
         height, width = section.shape
-        padding = ((0, max(self.tile_shape[0] - height, 0)), (0, max(self.tile_shape[1] - width, 0)))
-        image = torch.from_numpy(np.pad(section, padding, mode="reflect")).to(self.device)
-        tile_height, tile_width = self.tile_shape
+        tile = self.tile_for(height, width)
+        overlap = (min(self.overlap[0], tile[0] - 1), min(self.overlap[1], tile[1] - 1))
+        window = self.window if tile == self.tile_shape else blend_window(tile).to(self.device)
+        image = torch.from_numpy(section).to(self.device)
         total: torch.Tensor | None = None
         weight = torch.zeros(image.shape, device=self.device)
         with torch.inference_mode():
-            for corners in self._tile_batches(*image.shape):
-                tiles = torch.stack([image[r:r + tile_height, c:c + tile_width] for r, c in corners])
-                probabilities = self._forward(tiles[:, None]) * self.window
+            for corners in self._tile_batches(height, width, tile, overlap):
+                tiles = torch.stack([image[r:r + tile[0], c:c + tile[1]] for r, c in corners])
+                probabilities = self._forward(tiles[:, None]) * window
                 if total is None:
                     total = torch.zeros((probabilities.shape[1], *image.shape), device=self.device)
-                for (row, col), tile in zip(corners, probabilities, strict=True):
-                    total[:, row:row + tile_height, col:col + tile_width] += tile
-                    weight[row:row + tile_height, col:col + tile_width] += self.window
-            return (total / weight)[:, :height, :width]
+                for (row, col), part in zip(corners, probabilities, strict=True):
+                    total[:, row:row + tile[0], col:col + tile[1]] += part
+                    weight[row:row + tile[0], col:col + tile[1]] += window
+            return total / weight
 
     def classes(self, section: np.ndarray) -> np.ndarray:
         """The class of every pixel of a raw (H, W) section, uint8 (H, W)."""

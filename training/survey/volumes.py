@@ -1,7 +1,8 @@
 """Surveys read slice by slice: SEG-Y (2-D lines and 3-D volumes, sorted or not), NumPy `.npy` and raw
 float32 `.dat`, never loaded whole.
 
-Every survey is seen as a grid of inlines x crosslines x samples: a 2-D section is one inline. Arrays are
+Every survey is seen as a grid of inlines x crosslines x samples: a 2-D section is one row (an inline, a
+crossline or a 2-D line, as its `geometry` says). Arrays are
 laid out as segyio's `tools.cube` gives them, (inline, crossline, sample) for a volume, and as the record's
 sections, (sample, trace), for a 2-D section. A slice comes back as float32 (samples, traces), the
 orientation of the training sections: time/depth down the rows.
@@ -17,6 +18,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from training.errors import GeofmError
+from training.survey.geometry import Geometry
 
 Axis = Literal["inline", "crossline"]
 AXES: tuple[Axis, ...] = ("inline", "crossline")
@@ -29,12 +31,15 @@ class SurveyFileError(GeofmError, ValueError):
 
 
 class Survey(Protocol):
-    """A survey opened for reading; `shape` is (inlines, crosslines, samples), `ndim` 2 for a 2-D line."""
+    """A survey opened for reading; `shape` is (inlines, crosslines, samples), `ndim` 2 for a 2-D line,
+    `geometry` what its axes are and their numbers, `dead` the (inline, crossline) cells without a trace
+    (None when every cell holds one)."""
 
     path: Path
     shape: tuple[int, int, int]
     ndim: int
-    inline_numbers: np.ndarray
+    geometry: Geometry
+    dead: np.ndarray | None
 
     def section(self, axis: Axis, index: int) -> np.ndarray:
         """Inline or crossline number `index` (0-based) as float32 (samples, traces)."""
@@ -69,9 +74,11 @@ class ArraySurvey:
     shape: tuple[int, int, int]
     ndim: int
 
+    dead: None = None
+
     @property
-    def inline_numbers(self) -> np.ndarray:
-        return np.arange(self.shape[0])
+    def geometry(self) -> Geometry:
+        return Geometry.indexed(self.shape, line=self.ndim == 2)
 
     def section(self, axis: Axis, index: int) -> np.ndarray:
         cube = cube_view(self.open_array(), self.ndim)
