@@ -1,10 +1,11 @@
 """The training loop and the evaluation of a trained model.
 
-`fit` trains with AdamW and a per-step schedule, selects the epoch with the best validation mIoU (never
-the test split), checkpoints atomically after every epoch and resumes from `last.pt` to exactly the
-weights an uninterrupted run would reach. The checkpoint holds what training changes (trainable
-parameters, buffers, optimizer, scheduler, RNG states, history) and the best epoch's trainable parameters
-and buffers; frozen parameters come from the model passed in, which must be built as the first time.
+`fit` trains with AdamW and a per-step schedule, selects the epoch with the best mIoU on the split it is
+given as `val_set` (by the protocol of `config.regime`, see `training.regime`), checkpoints atomically
+after every epoch and resumes from `last.pt` to exactly the weights an uninterrupted run would reach. The
+checkpoint holds what training changes (trainable parameters, buffers, optimizer, scheduler, RNG states,
+history) and the best epoch's trainable parameters and buffers; frozen parameters come from the model
+passed in, which must be built as the first time.
 `evaluate` scores a model on a dataset under both protocols of `training.metrics`. On CUDA both run under
 bf16 autocast (fused AdamW); on the CPU in fp32. Under torchrun, `fit` trains data-parallel when given a
 `training.distributed.Distributed` (see there).
@@ -39,11 +40,12 @@ from training.checkpoint import (
     save_atomic,
     trainable_state,
 )
-from training.data.batching import BATCH_COMPOSITIONS, training_batches
+from training.data.batching import BATCH_COMPOSITIONS, mirror_pair_batches, training_batches
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import GeofmError
 from training.losses import LOSSES, SegmentationLoss, build_loss
 from training.metrics import BatchMeanScores, ConfusionMatrix, SegmentationScores, scores_from_confusion
+from training.regime import REGIMES, TrainingRegime, get_regime
 from training.schedule import SCHEDULES, build_scheduler
 from training.seeding import capture_rng_state, restore_rng_state, seed_everything
 
@@ -59,7 +61,8 @@ class FitConfig:
     """Training settings. The defaults are the paper's: AdamW (lr 1e-5, weight decay 0.01, betas 0.7/0.999),
     100 epochs, weighted dice, seed 1234, constant learning rate. `micro_batch_size`: sections per
     forward/backward pass, their gradients accumulated exactly into the batch's (`training.accumulation`);
-    None: the whole batch at once."""
+    None: the whole batch at once. `regime`: the model's mode over the epochs and the selection of the kept
+    epoch (`training.regime`)."""
 
     epochs: int = 100
     batch_size: int = 4
@@ -74,6 +77,7 @@ class FitConfig:
     device: str = "auto"
     batch_composition: str = "shuffled"
     micro_batch_size: int | None = None
+    regime: str = "geofm"
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):
@@ -92,11 +96,13 @@ class FitConfig:
             "num_workers": _is_int(self.num_workers, minimum=0),
             "batch_composition": self.batch_composition in BATCH_COMPOSITIONS,
             "micro_batch_size": self.micro_batch_size is None or _is_int(self.micro_batch_size, minimum=1),
+            "regime": self.regime in REGIMES,
         }
         bad = [name for name, ok in valid.items() if not ok]
         if bad:
             raise ValueError("invalid fit settings: " + ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-                             + f" (schedules: {sorted(SCHEDULES)}; losses: {sorted(LOSSES)})")
+                             + f" (schedules: {sorted(SCHEDULES)}; losses: {sorted(LOSSES)}; "
+                             f"regimes: {sorted(REGIMES)})")
 
 
 def _is_int(value: Any, minimum: int) -> bool:
@@ -205,10 +211,10 @@ def _gradient_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: 
 
 def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: SegmentationLoss, optimizer: Optimizer,
                  scheduler: LRScheduler, num_classes: int, device: torch.device, epoch: int,
-                 config: FitConfig) -> _EpochPass:
+                 config: FitConfig, regime: TrainingRegime) -> _EpochPass:
     """One pass over the training set: loss summed over samples, samples, running confusion, and the mean
     seconds of a step."""
-    model.train()
+    regime.prepare_epoch(model, epoch)
     running = ConfusionMatrix(num_classes)
     loss_sum = 0.0
     samples = 0
@@ -223,6 +229,7 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn: SegmentationLoss
         if not math.isfinite(value):
             raise NonFiniteLossError(f"non-finite training loss ({value}) at epoch {epoch}, step {step}; "
                                      "the checkpoint of the last completed epoch is kept")
+        regime.drop_frozen_gradients(model, epoch)
         optimizer.step()
         scheduler.step()
         if device.type == "cuda":
@@ -258,7 +265,8 @@ def _resume(path: Path, config: FitConfig, model: nn.Module, frozen: str, optimi
             scheduler: LRScheduler) -> _Progress:
     checkpoint = load_checkpoint(path)
     saved, current = checkpoint["config"], asdict(config)
-    changed = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    defaults = asdict(FitConfig())  # a setting added since the checkpoint was written had its default
+    changed = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != current[k]]
     if changed:
         raise ValueError(f"cannot resume from {path}: settings changed since it was written: "
                          + ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in changed)
@@ -282,6 +290,25 @@ def _loader(dataset: Dataset, batch_size: int, config: FitConfig, device: torch.
             sampler: Sampler[int] | None = None) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=config.num_workers,
                       pin_memory=device.type == "cuda")
+
+
+def _selection_loader(dataset: Dataset, batch_size: int, config: FitConfig, device: torch.device,
+                      regime: TrainingRegime, distributed: Distributed) -> DataLoader:
+    """The selection split's batches: the authors' protocol scores `batch_size` samples with their mirrors
+    a batch, in order; the pooled one any batches."""
+    if regime.selection_protocol == "authors":
+        return DataLoader(dataset, batch_sampler=mirror_pair_batches(dataset, batch_size),
+                          num_workers=config.num_workers, pin_memory=device.type == "cuda")
+    return _loader(dataset, batch_size, config, device, sampler=distributed.eval_sampler(dataset))
+
+
+def _selection_metrics(regime: TrainingRegime, pooled: SegmentationScores,
+                       batch_mean: BatchMeanScores) -> tuple[float, dict[str, float]]:
+    """The score that selects the kept epoch, and the history entries the regime adds."""
+    if regime.selection_protocol == "authors":
+        scores = batch_mean.compute()
+        return scores["miou"], {"val_authors_miou": scores["miou"], "val_authors_mpa": scores["mpa"]}
+    return pooled.miou, {}
 
 
 def _training_loader(dataset: Dataset, batch_size: int, config: FitConfig, device: torch.device,
@@ -322,6 +349,10 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
     if distributed.world_size > 1 and config.micro_batch_size is not None:
         raise ValueError(f"train.micro_batch_size {config.micro_batch_size} runs in one process only; use "
                          "null with several processes (each already holds only its share of a batch)")
+    regime = get_regime(config.regime)
+    if distributed.world_size > 1 and regime.selection_protocol != "pooled":
+        raise ValueError(f"train.regime {config.regime!r} runs in one process only (its selection scores "
+                         "whole mirror-pair batches); use 'geofm' with several processes")
     if distributed.world_size > 1 and config.batch_composition != "shuffled":
         raise ValueError(f"train.batch_composition {config.batch_composition!r} runs in one process only; "
                          "use 'shuffled' with several processes (the distributed sampler keeps each sample's "
@@ -334,7 +365,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
                                 warmup_epochs=config.warmup_epochs,
                                 steps_per_epoch=_steps_per_epoch(train_set, batch_size, config, distributed))
     loss_fn = build_loss(config.loss, num_classes)
-    val_loader = _loader(val_set, batch_size, config, device, sampler=distributed.eval_sampler(val_set))
+    val_loader = _selection_loader(val_set, batch_size, config, device, regime, distributed)
     last_path = Path(checkpoint_dir) / LAST_CHECKPOINT
     frozen = frozen_fingerprint(model)
     announcer = EpochAnnouncer(callbacks, checkpoint_dir)
@@ -355,7 +386,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
                   _training_loader(train_set, batch_size, config, device,
                                    torch.Generator().manual_seed(config.seed + epoch)))
         trained_epoch = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, num_classes, device,
-                                     epoch, config)
+                                     epoch, config, regime)
         step_seconds.append(trained_epoch.step_seconds)
         LOG.info("epoch %d/%d: %.3f s per optimizer step", epoch, config.epochs, trained_epoch.step_seconds)
         train_loss, train_scores = _reduced(distributed, trained_epoch.loss_sum, trained_epoch.samples,
@@ -363,12 +394,13 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, num_classes: int
         validation = _evaluation_pass(model, val_loader, num_classes, device, loss_fn, desc="validate")
         val_loss, scores = _reduced(distributed, validation.loss_sum, validation.samples,
                                     validation.confusion)
+        selected, extra = _selection_metrics(regime, scores, validation.batch_mean)
         metrics = {"train_loss": train_loss, "train_miou": train_scores.miou, "val_loss": val_loss,
-                   "val_miou": scores.miou, "val_mpa": scores.mpa, "lr": lr}
+                   "val_miou": scores.miou, "val_mpa": scores.mpa, "lr": lr, **extra}
         progress.history.append({"epoch": epoch, **metrics})
         progress.epoch = epoch
-        if scores.miou > progress.best_val_miou:
-            progress.best_epoch, progress.best_val_miou = epoch, scores.miou
+        if selected > progress.best_val_miou:
+            progress.best_epoch, progress.best_val_miou = epoch, selected
             progress.best_model = cpu_copy(trainable_state(model))
         # The best weights are written once: when this epoch is the best, they are the model's own.
         best_model = None if progress.best_epoch == epoch else progress.best_model

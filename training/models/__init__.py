@@ -56,10 +56,11 @@ def _build_vit(
     input_mean: float,
     input_std: float,
     input_scaling: str,
+    position_grid: str,
     **_: object,
 ) -> RawSectionModel:
     vit, weights_source = create_vit(encoder, weights)
-    dino = DinoV2Encoder(vit_for_grid(vit, task.patch_grid))
+    dino = DinoV2Encoder(vit_for_grid(vit, task.patch_grid, position_grid))
     apply_finetune(dino, finetune, lora_rank)
     return VitSegmenter(
         dino,
@@ -92,13 +93,15 @@ def build_model(
     input_std: float = 1.0,
     input_scaling: str = "zscore",
     unet_forward: str = "geofm",
+    position_grid: str = "task",
 ) -> RawSectionModel:
     """The `network` for `task`. `weights`: "hub", "none" (random, with a warning), a checkpoint path or a
     state dict; `finetune`: frozen | full | lora (ViT networks only); `input_scaling`: zscore (with
     `input_mean`/`input_std`) | authors (see `input_scaling.py`); `unet_forward`: geofm | authors (the
-    UNet only). The ViT is fixed to the task's patch grid, its position embeddings resampled once by the
-    official DINOv2 formula. The model records `weights_source` and `finetune_mode` (for the run's params),
-    `training_shape` and `input_range` (for survey prediction) as attributes."""
+    UNet only). The ViT is fixed to the task's patch grid, its position embeddings resampled by the
+    official DINOv2 formula once (`position_grid="task"`) or in every forward from the pretrained grid
+    (`"source"`, see `patch_grid.py`). The model records `weights_source` and `finetune_mode` (for the
+    run's params), `training_shape` and `input_range` (for survey prediction) as attributes."""
     model = lookup("network", network, _BUILDERS)(
         task,
         encoder=encoder,
@@ -109,6 +112,7 @@ def build_model(
         input_std=input_std,
         input_scaling=input_scaling,
         unet_forward=unet_forward,
+        position_grid=position_grid,
     )
     # What survey prediction needs (training.survey.contract): the tile size, the amplitude convention.
     model.training_shape = task.shape

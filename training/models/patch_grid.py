@@ -1,10 +1,13 @@
-"""The ViT fixed to one task's patch grid: position embeddings resampled once, by the official DINOv2 formula.
+"""The ViT fixed to one task's patch grid: position embeddings resampled by the official DINOv2 formula.
 
 The official DINOv2 forward (the authors' too) resamples the pretrained square grid of position embeddings
 (37 x 37 for the 518-pixel checkpoints) to the input's grid on every forward, bicubic by the scale factors
 ((gh + 0.1) / 37, (gw + 0.1) / 37), without antialiasing, and uses the grid as it is when the input has
-exactly the pretrained number of patches and a square size. Each task's grid is fixed, so here that
-resampling runs once, when the model is built; the forward then only adds the stored embeddings.
+exactly the pretrained number of patches and a square size. Each task's grid is fixed, so by default
+(`position_grid="task"`) that resampling runs once, when the model is built, and the forward only adds the
+stored embeddings (full fine-tuning then trains the task grid). With `position_grid="source"` the
+pretrained grid stays the parameter and is resampled in every forward, as the authors' code does (full
+fine-tuning then trains the 37 x 37 grid); the forward is the same function of the same numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 import timm
 import torch
 import torch.nn.functional as F
+from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 # The official code adds this to the target grid "to avoid floating point error in the interpolation".
@@ -41,9 +45,26 @@ def official_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int],
     return torch.cat([prefix.float(), resampled], dim=1).to(pos_embed.dtype)
 
 
-def vit_for_grid(vit: nn.Module, grid: tuple[int, int]) -> nn.Module:
-    """The timm ViT `vit` rebuilt to take exactly `grid` x patch-size inputs (no per-forward resampling),
-    sharing `vit`'s weight tensors, its position embeddings resampled by `official_pos_embed`."""
+class SourceGridVisionTransformer(VisionTransformer):
+    """A timm ViT for one patch grid whose `pos_embed` holds the pretrained square grid, resampled to the
+    patch grid by `official_pos_embed` in every forward, as the authors' (and the official) forward does."""
+
+    def _pos_embed(self, x: torch.Tensor) -> torch.Tensor:
+        prefix = [token.expand(x.shape[0], -1, -1) for token in (self.cls_token, self.reg_token)
+                  if token is not None]
+        pos_embed = official_pos_embed(self.pos_embed, self.patch_embed.grid_size, self.num_prefix_tokens)
+        return self.pos_drop(torch.cat([*prefix, x], dim=1) + pos_embed)
+
+
+POSITION_GRIDS = ("task", "source")
+
+
+def vit_for_grid(vit: nn.Module, grid: tuple[int, int], position_grid: str = "task") -> nn.Module:
+    """The timm ViT `vit` rebuilt to take exactly `grid` x patch-size inputs, sharing `vit`'s weight tensors,
+    its position embeddings resampled by `official_pos_embed`: once (`position_grid="task"`), or in every
+    forward from the pretrained grid, which stays the parameter (`"source"`)."""
+    if position_grid not in POSITION_GRIDS:
+        raise ValueError(f"unknown position grid {position_grid!r}; known: {', '.join(POSITION_GRIDS)}")
     patch = vit.patch_embed.patch_size[0]
     img_size = (grid[0] * patch, grid[1] * patch)
     with torch.device("meta"):  # weights come from `vit`: skip a random initialisation
@@ -53,4 +74,10 @@ def vit_for_grid(vit: nn.Module, grid: tuple[int, int]) -> nn.Module:
     with torch.no_grad():
         state["pos_embed"] = official_pos_embed(state["pos_embed"], grid, vit.num_prefix_tokens)
     fixed.load_state_dict(state, strict=True, assign=True)
+    if position_grid == "source":  # the class token and the pretrained grid, resampled per forward
+        if fixed.no_embed_class or type(fixed) is not VisionTransformer:
+            raise ValueError(f"position_grid 'source' needs a timm VisionTransformer with the class token's "
+                             f"position embedded; got {type(fixed).__name__}")
+        fixed.__class__ = SourceGridVisionTransformer
+        fixed.pos_embed = nn.Parameter(vit.pos_embed.detach())
     return fixed

@@ -65,6 +65,11 @@ class ModelSettings(Section):
     unet_forward: Literal["geofm", "authors"] = Field(
         "geofm", description="`geofm`: the bottleneck upsampled into the decoder; `authors`: zero-padded, as "
                              "their forward")
+    position_grid: Literal["task", "source"] = Field(
+        "task", description="the ViT's position embeddings: `task`: resampled once to the task's "
+                            "patch grid (`full` trains that grid); `source`: the pretrained 37x37 grid, "
+                            "resampled by the same formula in every forward (`full` trains the 37x37 grid), "
+                            "as the authors'")
 
 
 class TrainSettings(Section):
@@ -90,6 +95,11 @@ class TrainSettings(Section):
         "shuffled", description="`shuffled`: mirror images are independent items; `mirror_pairs`: each batch "
                                 "holds `batch_size` samples and their mirrors, as the authors'")
     device: str = Field("auto", min_length=1, description="`auto` (CUDA when present), `cpu`, `cuda:N`")
+    regime: Literal["geofm", "authors"] = Field(
+        "geofm", description="`geofm`: train mode every epoch, the epoch kept by pooled mIoU on validation; "
+                             "`authors`: as their code, eval mode from epoch 2 (frozen BatchNorm "
+                             "statistics, LoRA factors frozen) and the epoch kept by per-batch-mean mIoU on "
+                             "the test split (optimistic)")
     micro_batch_size: int | None = Field(
         None, ge=1, description="sections per forward/backward pass when a batch does not fit in memory: the "
                                 "gradients of the micro-batches add up to the full batch's (exactly, also "

@@ -1,5 +1,6 @@
 """One training of stage `train`: one network fine-tuned on one prepared task with one seed, selected on
-validation, scored on test (`training.stages.training_stage` runs it per seed, as a stage).
+validation (on test under `train.regime: authors`, as the authors' code), scored on test
+(`training.stages.training_stage` runs it per seed, as a stage).
 
 `train_and_evaluate` runs the steps below in order; each does one job. The result is a `TrainingResult`,
 read by attribute; the seed's `metrics.json` is its summary.
@@ -32,6 +33,7 @@ from training.evaluation import evaluate_with_mirrors
 from training.fit import RESUMABLE_CHANGES, EvaluationResult, FitConfig, FitResult, fit
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
+from training.regime import get_regime
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
 from training.stages.outputs import ARTIFACTS_DIR, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
@@ -112,7 +114,7 @@ def fit_config(train: TrainSettings, task: TaskSpec, seed: int) -> FitConfig:
     return FitConfig(epochs=train.epochs, batch_size=train.batch_size_for(task), lr=train.lr,
                      weight_decay=train.weight_decay, betas=train.betas, warmup_epochs=train.warmup_epochs,
                      schedule=train.schedule, loss=train.loss, seed=seed, num_workers=train.num_workers,
-                     device=train.device, batch_composition=train.batch_composition)
+                     device=train.device, batch_composition=train.batch_composition, regime=train.regime)
 
 
 def weights_source(settings: Settings, root: Path) -> str:
@@ -128,7 +130,17 @@ def _build(job: _Job, root: Path) -> RawSectionModel:
                        weights=weights_source(job.settings, root), finetune=job.model_id.mode,
                        lora_rank=job.settings.model.lora_rank, input_mean=float(stats["mean"]),
                        input_std=float(stats["std"]), input_scaling=job.settings.model.input_scaling,
-                       unet_forward=job.settings.model.unet_forward)
+                       unet_forward=job.settings.model.unet_forward,
+                       position_grid=job.settings.model.position_grid)
+
+
+def selection_note(regime_name: str) -> str:
+    """What selected the kept epoch, in words (a run's params, the report)."""
+    regime = get_regime(regime_name)
+    if regime.optimistic:
+        return ("OPTIMISTIC: the epoch kept has the best per-batch-mean mIoU on the test split, the split "
+                "reported (the authors' regime)")
+    return "the epoch kept has the best pooled mIoU on the validation split; the test split is scored once"
 
 
 def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
@@ -136,7 +148,8 @@ def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
         "task": job.task.key, "model": job.model_id.key, "network": job.model_id.network,
         "finetune": job.model_id.mode, "encoder": job.settings.model.encoder, "weights": model.weights_source,
         "lora_rank": job.settings.model.lora_rank, "input_scaling": job.settings.model.input_scaling,
-        "unet_forward": job.settings.model.unet_forward, "shape": list(job.task.shape),
+        "unet_forward": job.settings.model.unet_forward, "position_grid": job.settings.model.position_grid,
+        "selection": selection_note(job.fit.regime), "shape": list(job.task.shape),
         "num_classes": job.task.num_classes, "data_source": job.settings.data.source,
         "profile": job.settings.profile, **{f"fit.{k}": v for k, v in vars(job.fit).items()},
     })
@@ -242,7 +255,8 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     model = _build(job, root)
     _log_setup(job, model, tracker)
     checkpoints = checkpoint_dir(job)
-    fitted = fit(model, sets["train"], sets["val"], task.num_classes, job.fit, checkpoints,
+    selection_set = sets[get_regime(job.fit.regime).selection_split]
+    fitted = fit(model, sets["train"], selection_set, task.num_classes, job.fit, checkpoints,
                  callbacks=[tracker, *callbacks], distributed=distributed)
     if not distributed.is_main:
         return None
