@@ -1,5 +1,6 @@
-"""Small SEG-Y files written with segyio for the survey tests: 2-D lines, and 3-D cubes with their traces
-inline-sorted, crossline-sorted or shuffled."""
+"""Small SEG-Y files written with segyio for the survey tests: 2-D lines, 3-D cubes with their traces
+inline-sorted, crossline-sorted or shuffled (in either byte order, with traces missing or doubled, with
+several offsets), shot gathers without inline/crossline numbers, and files of headers only."""
 
 from __future__ import annotations
 
@@ -32,13 +33,17 @@ def cube_trace_order(shape: tuple[int, int], order: str, seed: int = 0) -> list[
 
 
 def write_cube(path: Path, cube: np.ndarray, order: str = "inline", sample_format: int = IEEE_FLOAT,
-               cells: list[tuple[int, int]] | None = None) -> Path:
+               cells: list[tuple[int, int]] | None = None, endian: str = "big",
+               offsets: list[int] | None = None) -> Path:
     """A 3-D SEG-Y of the (inline, crossline, sample) `cube`, inlines numbered from 100 and crosslines from
-    20, traces in `order` (or at the explicit `cells`, which may leave the grid incomplete), with a
-    distinct textual header and per-trace offsets so that copied headers can be told apart."""
+    20, traces in `order` (or at the explicit `cells`, which may leave the grid incomplete or repeat a
+    cell), with a distinct textual header and per-trace CDP_X so that copied headers can be told apart;
+    `offsets`: each trace's offset (default 1), `endian`: the byte order."""
     cells = cells if cells is not None else cube_trace_order(cube.shape[:2], order)
+    offsets = offsets if offsets is not None else [1] * len(cells)
     spec = segyio.spec()
     spec.format, spec.samples, spec.tracecount = int(sample_format), list(range(cube.shape[2])), len(cells)
+    spec.endian = endian
     with segyio.create(str(path), spec) as segy:
         segy.text[0] = segyio.tools.create_text_header({1: f"geofm test cube {path.name}", 2: order})
         segy.bin.update({segyio.BinField.Interval: 4000, segyio.BinField.JobID: 7})
@@ -46,7 +51,7 @@ def write_cube(path: Path, cube: np.ndarray, order: str = "inline", sample_forma
             segy.header[number] = {
                 segyio.TraceField.INLINE_3D: FIRST_INLINE + i,
                 segyio.TraceField.CROSSLINE_3D: FIRST_CROSSLINE + j,
-                segyio.TraceField.offset: 1,
+                segyio.TraceField.offset: offsets[number],
                 segyio.TraceField.CDP_X: 1000 * i + 10 * j,
                 segyio.TraceField.TRACE_SEQUENCE_FILE: number + 1,
             }
@@ -54,14 +59,37 @@ def write_cube(path: Path, cube: np.ndarray, order: str = "inline", sample_forma
     return path
 
 
-def headers(path: Path) -> tuple[bytes, dict, list[dict]]:
+def write_shot_gathers(path: Path, shots: int, traces_per_shot: int, samples: int) -> Path:
+    """Shot gathers as a field tape holds them: no inline/crossline numbers, a field record per shot, the
+    offsets of its receivers, the CDP each trace falls on."""
+    spec = segyio.spec()
+    spec.format, spec.samples = int(IEEE_FLOAT), list(range(samples))
+    spec.tracecount = shots * traces_per_shot
+    with segyio.create(str(path), spec) as segy:
+        rng = np.random.default_rng(0)
+        for number in range(spec.tracecount):
+            shot, receiver = divmod(number, traces_per_shot)
+            segy.header[number] = {segyio.TraceField.FieldRecord: 1 + shot,
+                                   segyio.TraceField.offset: 100 + 50 * receiver,
+                                   segyio.TraceField.CDP: 1 + 2 * shot + receiver}
+            segy.trace[number] = rng.normal(size=samples).astype(np.float32)
+    return path
+
+
+def headers_only(source: Path, path: Path) -> Path:
+    """The textual and binary headers of `source` with no trace after them."""
+    path.write_bytes(source.read_bytes()[:3600])
+    return path
+
+
+def headers(path: Path, endian: str = "big") -> tuple[bytes, dict, list[dict]]:
     """The textual header, binary header and every trace header of a SEG-Y file."""
-    with segyio.open(str(path), ignore_geometry=True) as segy:
+    with segyio.open(str(path), ignore_geometry=True, endian=endian) as segy:
         return (bytes(segy.text[0]), dict(segy.bin),
                 [dict(segy.header[number]) for number in range(segy.tracecount)])
 
 
-def traces(path: Path) -> np.ndarray:
+def traces(path: Path, endian: str = "big") -> np.ndarray:
     """Every trace of a SEG-Y file in file order, (traces, samples)."""
-    with segyio.open(str(path), ignore_geometry=True) as segy:
+    with segyio.open(str(path), ignore_geometry=True, endian=endian) as segy:
         return segyio.tools.collect(segy.trace[:])

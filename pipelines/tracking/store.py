@@ -293,6 +293,22 @@ class BenchmarkStore:
                 f"{self.tracking_uri}: train one first (geofm train --task {task} ...)")
         return max(scored)[1]
 
+    def model_provenance(self, reference: str) -> dict[str, str]:
+        """What a prediction records of the model `reference` names: its URI and, for a registered model,
+        the name, version and run the alias or version resolves to (for a `runs:/` URI, the run)."""
+        uri = model_uri(reference, self.best_alias)
+        if uri.startswith("runs:/"):
+            return {"model": uri, "model_run_id": uri.removeprefix("runs:/").split("/")[0]}
+        name, alias = (uri.removeprefix("models:/").split("@", 1) + [""])[:2]
+        client = client_for(self.tracking_uri)
+        try:
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(*name.split("/", 1)))
+        except (MlflowException, TypeError) as error:
+            raise ModelNotFoundError(f"cannot resolve model {uri} in {self.tracking_uri}: {error}") from None
+        return {"model": uri, "model_name": version.name, "model_version": str(version.version),
+                "model_run_id": version.run_id}
+
     def load_model(self, reference: str) -> nn.Module:
         """The model `reference` names (a registered name at the best alias, `name@alias`, `name/version`,
         or a `models:/` or `runs:/` URI), on the CPU."""

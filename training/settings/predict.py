@@ -51,6 +51,11 @@ class PredictSettings(Section):
     probabilities: bool = Field(False, description="also write the per-class probabilities (float16)")
     inline_byte: int = Field(189, ge=1, description="SEG-Y trace header byte of the inline number")
     crossline_byte: int = Field(193, ge=1, description="SEG-Y trace header byte of the crossline number")
+    endian: Literal["auto", "big", "little"] = Field(
+        "auto", description="SEG-Y byte order; auto: told from the binary header's sample format code")
+    duplicates: Literal["refuse", "first", "last"] = Field(
+        "refuse", description="a SEG-Y inline/crossline position held by several traces: refused, or its "
+                              "first or last trace kept")
     amplitude: AmplitudeSection = Field(default_factory=AmplitudeSection, description="")
     surveys: dict[str, SurveySection] = Field(
         default_factory=dict, description="what the `predictions` stage segments, by name: `{task, path, "

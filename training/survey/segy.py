@@ -97,11 +97,12 @@ def open_segy(
     order = resolve_endian(path, endian)
     try:
         handle = segyio.open(str(path), "r", ignore_geometry=True, endian=order)
+    except IndexError:  # segyio reads the first trace's header on opening
+        raise SurveyFileError(f"{path}: holds SEG-Y headers but no traces: nothing to predict") from None
     except (RuntimeError, OSError, ValueError) as error:
-        raise SurveyFileError(f"{path}: cannot read as {order}-endian SEG-Y ({error})") from error
+        raise SurveyFileError(f"{path}: cannot read as {order}-endian SEG-Y ({error}); if the byte order is "
+                              "not that, give it with --endian") from error
     try:
-        if handle.tracecount == 0:
-            raise SurveyFileError(f"{path}: holds SEG-Y headers but no traces: nothing to predict")
         if line_2d:
             refuse_gathers(path, handle)
             grid = line_grid(handle.tracecount)

@@ -59,8 +59,8 @@ def refuse_gathers(path: Path, handle: Any) -> None:
         return
     records = len(np.unique(_header(handle, FIELD_RECORD_BYTE)))
     cdps = len(np.unique(_header(handle, CDP_BYTE)))
-    kind = (f"shot gathers ({records} field records)" if records > 1
-            else f"CDP gathers ({cdps} CDPs)" if 1 < cdps < handle.tracecount else "gathers")
+    kind = (f"shot gathers of {records} field records" if records > 1
+            else f"CDP gathers of {cdps} CDPs" if 1 < cdps < handle.tracecount else "offset gathers")
     raise SurveyFileError(
         f"{path}: prestack data, {kind} with {len(offsets)} offsets ({offsets[0]} to {offsets[-1]}): geofm "
         "segments post-stack sections, so stack the gathers (or write one offset to a file of its own) and "

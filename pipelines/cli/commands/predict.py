@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.tracking.mlflow_io import model_uri
 from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.stages.predictions import amplitude, read_options, tiling
 from training.survey import SurveyPrediction, predict_survey
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def describe(result: SurveyPrediction) -> str:
@@ -23,21 +26,29 @@ def describe(result: SurveyPrediction) -> str:
               f"[{mapping.target_low:g}, {mapping.target_high:g}]")
     written = ", ".join(str(path) for path in (result.paths.classes, result.paths.segy, result.paths.metadata,
                                                result.figure) if path is not None)
-    return (f"{result.source}: {result.sections} sections of a {'x'.join(map(str, result.survey_shape))} "
-            f"survey in {result.seconds:.1f} s -> {written}\npixels per class: {counts}; {mapped}")
+    sizes = " x ".join(_plural(size, name) for size, name in zip(result.survey_shape, result.layout,
+                                                                    strict=True))
+    what = f"{result.line} ({sizes})" if result.line else f"a survey of {sizes}"
+    dead = (f"; {_plural(result.dead_traces, 'dead trace')} written as class {result.dead_class}"
+            if result.dead_traces else "")
+    return (f"{result.source}: {_plural(result.sections, 'section')} of {what} in {result.seconds:.1f} s -> "
+            f"{written}\npixels per class: {counts}{dead}; {mapped}")
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
+    """The model is loaded only once the survey, its geometry, its amplitudes and the outputs are checked."""
     settings = project.settings.predict
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
     percentiles = None if args.no_amplitude_mapping else (tuple(args.percentiles) if args.percentiles
                                                           else "settings")
+    read = read_options(settings, tuple(args.shape) if args.shape else None, args.line_2d,
+                        inline_byte=args.inline_byte, crossline_byte=args.crossline_byte, endian=args.endian,
+                        duplicates=args.duplicates)
     result = predict_survey(
-        store.load_model(args.model), Path(args.input), Path(args.output),
-        direction=args.direction or settings.direction,
-        read=read_options(settings, tuple(args.shape) if args.shape else None, args.line_2d),
+        lambda: store.load_model(args.model), Path(args.input), Path(args.output),
+        direction=args.direction or settings.direction, read=read,
         tiling=tiling(settings), amplitude=amplitude(settings, percentiles),
         probabilities=args.probabilities or settings.probabilities,
         figure=Path(args.figure) if args.figure else None, figure_inline=args.figure_inline,
-        provenance={"model": model_uri(args.model, store.best_alias)}, overwrite=args.overwrite)
+        provenance=lambda: store.model_provenance(args.model), overwrite=args.overwrite)
     print(describe(result))
