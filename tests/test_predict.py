@@ -3,6 +3,8 @@ model registered in a temporary MLflow store."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 import segyio
 import segyio.tools
 import torch
+from segy_files import cube_trace_order, headers_only, write_cube
 from tiny_benchmark import write_tiny_params
 from tiny_models import TinySegmenter
 
@@ -52,7 +55,7 @@ def test_bad_sections_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"nan\.npy: the section holds NaN or inf"):
         read_section(tmp_path / "nan.npy")
     (tmp_path / "junk.sgy").write_bytes(b"not a segy file")
-    with pytest.raises(ValueError, match=r"junk\.sgy: cannot read as SEG-Y"):
+    with pytest.raises(ValueError, match=r"junk\.sgy: cannot read as big-endian SEG-Y"):
         read_section(tmp_path / "junk.sgy")
     with pytest.raises(ValueError, match=r"s\.tif: unknown survey format; known: \.dat, \.npy"):
         read_section(tmp_path / "s.tif")
@@ -138,3 +141,70 @@ def test_predict_names_an_unknown_model_and_writes_nothing(
     assert status == 2
     assert "cannot load model models:/geofm-das-nothing@best" in capsys.readouterr().err
     assert not (tmp_path / "classes.npy").exists()
+
+
+def _predict(root: Path, model: str, source: Path, output: Path, *flags: str) -> int:
+    return main(["--root", str(root), "predict", "--model", model, "--input", str(source), "--output",
+                 str(output), "--no-amplitude-mapping", *flags])
+
+
+def test_predict_records_the_resolved_model_and_says_what_it_read(
+    project: tuple[Path, TinySegmenter], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = project
+    cube = np.random.default_rng(2).uniform(0, 255, size=(6, 10, 18)).astype(np.float32)
+    source = write_cube(tmp_path / "xline.sgy", cube, cells=[(i, 4) for i in range(6)])
+    output = tmp_path / "out" / "classes.npy"
+    assert _predict(root, "geofm-das-tiny", source, output, "--figure", str(tmp_path / "out" / "x.png")) == 0
+    record = json.loads(output.with_suffix(".json").read_text())
+    version = BenchmarkStore.for_project(load_settings(root / "params.yaml").mlflow, root).client \
+        .get_model_version_by_alias("geofm-das-tiny", "best")
+    assert record["provenance"] == {"model": "models:/geofm-das-tiny@best", "model_name": "geofm-das-tiny",
+                                    "model_version": str(version.version), "model_run_id": version.run_id}
+    assert np.load(output).shape == (18, 6) and record["layout"] == ["sample", "inline"]
+    assert "1 section of crossline 24 (18 samples x 6 inlines) in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("case", "flags", "message"), [
+    ("missing", (), r"survey file not found: \S*missing\.sgy"),
+    ("headers only", (), r"empty\.sgy: holds SEG-Y headers but no traces"),
+    ("prestack", ("--line-2d",), r"prestack\.sgy: prestack data, offset gathers with 2 offsets"),
+    ("doubled", (), r"doubled\.sgy: .* pass --duplicates first or --duplicates last"),
+    ("no geometry", (), r"flat\.sgy: all 20 traces .* pass --line-2d .* --inline-byte and --crossline-byte"),
+    ("little", ("--endian", "big"), r"little\.sgy: cannot read as big-endian SEG-Y .* give it with --endian"),
+])
+def test_predict_checks_the_survey_before_loading_the_model_and_names_the_flag(
+    case: str, flags: tuple[str, ...], message: str, project: tuple[Path, TinySegmenter], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The model named does not exist: each survey error comes first, in one sentence, with status 2."""
+    root, _ = project
+    cube = np.random.default_rng(3).normal(size=(3, 20, 18)).astype(np.float32)
+    cells = cube_trace_order((3, 20), "inline")
+    sources = {
+        "missing": lambda: tmp_path / "missing.sgy",
+        "headers only": lambda: headers_only(write_cube(tmp_path / "cube.sgy", cube), tmp_path / "empty.sgy"),
+        "prestack": lambda: write_cube(tmp_path / "prestack.sgy", cube,
+                                       cells=[c for c in cells for _ in "ab"], offsets=[100, 200] * 60),
+        "doubled": lambda: write_cube(tmp_path / "doubled.sgy", cube, cells=[*cells, cells[7]]),
+        "no geometry": lambda: write_cube(tmp_path / "flat.sgy", cube, cells=[(0, 0)] * 20),
+        "little": lambda: write_cube(tmp_path / "little.sgy", cube, endian="little"),
+    }
+    assert _predict(root, "geofm-das-nothing", sources[case](), tmp_path / "classes.npy", *flags) == 2
+    error = capsys.readouterr().err
+    assert re.search(rf"geofm predict: (\S*/)?{message}", error), error
+    assert "cannot load model" not in error and not (tmp_path / "classes.npy").exists()
+
+
+def test_predict_reads_header_bytes_and_duplicates_from_flags(
+    project: tuple[Path, TinySegmenter], tmp_path: Path
+) -> None:
+    root, _ = project
+    cube = np.random.default_rng(4).uniform(0, 255, size=(3, 20, 18)).astype(np.float32)
+    cells = cube_trace_order((3, 20), "inline")
+    source = write_cube(tmp_path / "cube.sgy", cube, cells=[*cells, cells[7]])
+    swapped = tmp_path / "swapped.npy"
+    flags = ("--inline-byte", "193", "--crossline-byte", "189", "--duplicates", "last")
+    assert _predict(root, "geofm-das-tiny", source, swapped, *flags) == 0
+    record = json.loads(swapped.with_suffix(".json").read_text())
+    assert np.load(swapped).shape == (20, 3, 18) and record["survey_shape"] == [20, 3, 18]
