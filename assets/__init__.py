@@ -5,8 +5,8 @@ trained_model -> predictions (per configured survey).
 
 The assets are built for the tasks and models of the settings (`build_benchmark_assets`) and take two
 typed resources, so this package never imports `pipelines` (imports point training <- assets <- pipelines):
-`project` (a `training.settings.Project`: root and settings) and `mlflow` (an `ExperimentStore`, see
-`assets.resources`; `pipelines.tracking.store.BenchmarkStore` in the definitions). Each asset names the
+`project` (a `training.settings.Project`: root and settings) and `mlflow` (the store interfaces of
+`training.tracking`; `pipelines.tracking.store.BenchmarkStore` in the definitions). Each asset names the
 DVC stage that does the same work (metadata `dvc_stage`), so tests can compare the two graphs.
 """
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from assets.partitions import AssetEvents, stage_metadata
+from assets.partitions import AssetEvents, stage_asset
 from training.data.validate import DataValidationError, ValidationSummary
 from training.settings import Project
 from training.stages.outputs import stage_outputs
@@ -31,7 +31,7 @@ def validation_check(name: str, validate: Callable[[], list[ValidationSummary]])
 @dg.asset(
     check_specs=[dg.AssetCheckSpec(RAW_FILES_VALID, asset="raw_data", blocking=True,
                                    description="raw files sized as the task says; labels in range; no NaN")],
-    metadata=stage_metadata("raw"),
+    **stage_asset("raw"),
     kinds={"numpy"},
 )
 def raw_data(project: dg.ResourceParam[Project]) -> AssetEvents:
@@ -57,7 +57,7 @@ def build_prepared_data(partitions: dg.StaticPartitionsDefinition) -> dg.AssetsD
         check_specs=[dg.AssetCheckSpec(PREPARED_ARRAYS_VALID, asset="prepared_data", blocking=True,
                                        partitions_def=partitions,
                                        description="arrays, stats.json and splits.json agree with the task")],
-        metadata=stage_metadata("prepare"),
+        **stage_asset("prepare"),
         kinds={"numpy"},
     )
     def prepared_data(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project]) -> AssetEvents:

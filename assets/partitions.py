@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
+from training.stages.catalog import stage
+
 TASK = "task"
 MODEL = "model"
 DVC_STAGE = "dvc_stage"
@@ -15,9 +17,11 @@ AssetEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a checked asset yields: its check results, then its materialization."""
 
 
-def stage_metadata(stage: str) -> dict[str, str]:
-    """Asset metadata naming the dvc.yaml stage that does the same work."""
-    return {DVC_STAGE: stage}
+def stage_asset(name: str) -> dict[str, object]:
+    """The asset arguments of stage `name` of `training.stages.catalog`: its asset name, and metadata
+    naming the dvc.yaml stage that does the same work."""
+    entry = stage(name)
+    return {"name": entry.asset, "metadata": {DVC_STAGE: entry.name}}
 
 
 def task_partitions(tasks: Sequence[str]) -> dg.StaticPartitionsDefinition:

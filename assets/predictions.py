@@ -6,10 +6,10 @@ import base64
 
 import dagster as dg
 
-from assets.partitions import stage_metadata
-from assets.resources import ModelSource
+from assets.partitions import stage_asset
 from training.settings import Project
 from training.stages.predictions import predict_configured_survey
+from training.tracking import ModelSource
 
 
 def _preview(figure_bytes: bytes) -> str:
@@ -23,7 +23,7 @@ def build_predictions(surveys: list[str], trained_model: dg.AssetsDefinition) ->
     @dg.asset(
         partitions_def=dg.StaticPartitionsDefinition(surveys),
         deps=[dg.AssetDep(trained_model, partition_mapping=dg.AllPartitionMapping())],
-        metadata=stage_metadata("predictions"),
+        **stage_asset("predictions"),
         kinds={"pytorch", "numpy"},
     )
     def predictions(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],

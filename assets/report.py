@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from assets.partitions import stage_metadata
-from assets.resources import ReportStore
+from assets.partitions import stage_asset
 from training.settings import Project
 from training.stages.outputs import stage_outputs
 from training.stages.report import build_report
+from training.tracking import ReportStore
 
 
 def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefinition:
@@ -14,7 +14,7 @@ def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefin
 
     @dg.asset(
         deps=[dg.AssetDep(trained_model, partition_mapping=dg.AllPartitionMapping())],
-        metadata=stage_metadata("report"),
+        **stage_asset("report"),
         kinds={"pandas", "mlflow"},
     )
     def benchmark_report(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],

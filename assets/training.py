@@ -7,16 +7,15 @@ from dataclasses import dataclass
 import dagster as dg
 
 from assets.checks import BEATS_BASELINE, BEATS_BASELINE_DESCRIPTION, beats_majority_baseline
-from assets.partitions import TASK, AssetEvents, stage_metadata, task_and_model
-from assets.resources import DevicePool
+from assets.partitions import TASK, AssetEvents, stage_asset, task_and_model
+from training.leases import REUSED, DevicePool, lease_unless_reused
 from training.settings import Project
+from training.stages.catalog import stage
 from training.stages.outputs import stage_outputs
-from training.stages.training_stage import finished_already, run_training_stage
+from training.stages.training_stage import run_training_stage
 from training.tracking import TrainingStore
 
 GPU_POOL = "gpu"
-NO_DEVICE = "none (every seed reused)"
-"""The `device` of a training whose seeds all finished identically before: it leases none."""
 SHOWN_SCORES = ("miou", "miou_std", "mpa", "mpa_std", "authors_miou", "authors_mpa", "best_val_miou",
                 "majority_baseline_miou")
 """Summary scores shown as the materialization's metadata (test split unless named otherwise)."""
@@ -48,9 +47,9 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         deps=[dg.AssetDep(prepared_data, partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
             partition_dimension_name=TASK))],
         pool=GPU_POOL,
-        check_specs=[dg.AssetCheckSpec(BEATS_BASELINE, asset="trained_model", partitions_def=partitions,
+        check_specs=[dg.AssetCheckSpec(BEATS_BASELINE, asset=stage("train").asset, partitions_def=partitions,
                                        description=BEATS_BASELINE_DESCRIPTION)],
-        metadata=stage_metadata("train"),
+        **stage_asset("train"),
         kinds={"pytorch", "mlflow"},
     )
     def trained_model(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
@@ -61,12 +60,9 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
         task, model = task_and_model(context)
         epoch_log = EpochLog(context.log, f"{task}/{model}", settings.train.epochs)
         with ExitStack() as stack:
-            store, device = mlflow, NO_DEVICE
-            if not finished_already(settings, project.root, task, model, mlflow):
-                lease = stack.enter_context(devices.lease())
-                stack.enter_context(lease.activate())
-                store, device = lease.recorded(mlflow), lease.label
-            context.log.info(f"{task}/{model} trains on {device}")
+            store, device = lease_unless_reused(stack, devices, settings, project.root, task, model, mlflow)
+            context.log.info(f"{task}/{model} reuses the finished training of every seed (no device leased)"
+                             if device == REUSED else f"{task}/{model} trains on {device}")
             outcome = run_training_stage(settings, project.root, task, model, store, launcher="dagster",
                                          callbacks=[epoch_log])
         summary, best = outcome.summary, outcome.best

@@ -18,13 +18,13 @@ from tiny_benchmark import REPO, write_tiny_params
 from assets.training import GPU_POOL
 from pipelines.cli.main import main
 from pipelines.orchestration.benchmark_runner import set_pool_limit
-from pipelines.orchestration.devices import DevicePool, NoDeviceError
+from pipelines.orchestration.devices import LockFileDevicePool, NoDeviceError
 from training.settings.orchestration import OrchestrationSettings
 
 
-def _pool(folder: Path, gpus: int = 4, **settings: object) -> DevicePool:
+def _pool(folder: Path, gpus: int = 4, **settings: object) -> LockFileDevicePool:
     orchestration = OrchestrationSettings(lease_dir=str(folder), **settings)
-    return DevicePool.for_settings(orchestration, "auto", gpu_count=gpus)
+    return LockFileDevicePool.for_settings(orchestration, "auto", gpu_count=gpus)
 
 
 def test_concurrent_trainings_get_distinct_gpus_and_the_pool_is_then_full(tmp_path: Path) -> None:
@@ -75,8 +75,8 @@ def test_a_failed_training_frees_its_device(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pipelines.orchestration.devices import DevicePool
-pool = DevicePool(Path(sys.argv[1]), "cuda", (0, 1))
+from pipelines.orchestration.devices import LockFileDevicePool
+pool = LockFileDevicePool(Path(sys.argv[1]), "cuda", (0, 1))
 with pool.lease() as lease:
     print(lease.device, flush=True)
     time.sleep(60)
@@ -88,7 +88,7 @@ def test_another_process_holds_its_gpu_until_killed(tmp_path: Path) -> None:
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "cuda:0"
-        pool = DevicePool(tmp_path, "cuda", (0, 1))
+        pool = LockFileDevicePool(tmp_path, "cuda", (0, 1))
         with pool.lease(wait_seconds=0) as lease:
             assert lease.device == "cuda:1"
             with pytest.raises(NoDeviceError):
@@ -125,8 +125,8 @@ def test_without_gpu_trainings_take_cpu_slots(tmp_path: Path) -> None:
 def test_devices_follow_the_settings_and_the_machine(tmp_path: Path) -> None:
     assert _pool(tmp_path, gpus=4, devices=2).indices == (0, 1)
     settings = OrchestrationSettings(lease_dir=str(tmp_path))
-    assert DevicePool.for_settings(settings, "cuda:3", gpu_count=4).indices == (3,)
-    assert DevicePool.for_settings(settings, "cpu", gpu_count=4).kind == "cpu"
+    assert LockFileDevicePool.for_settings(settings, "cuda:3", gpu_count=4).indices == (3,)
+    assert LockFileDevicePool.for_settings(settings, "cpu", gpu_count=4).kind == "cpu"
     with pytest.raises(NoDeviceError, match="orchestration.devices is 3, but this machine has 2 GPU"):
         _pool(tmp_path, gpus=2, devices=3)
     with pytest.raises(NoDeviceError, match="needs 2 cuda device"):
@@ -150,10 +150,10 @@ def test_a_reused_training_leases_no_device(tmp_path: Path, monkeypatch: pytest.
                     train):
         assert main(command) == 0, capsys.readouterr().err
 
-    def refuse(pool: DevicePool, *args: object, **kwargs: object) -> None:
+    def refuse(pool: LockFileDevicePool, *args: object, **kwargs: object) -> None:
         raise AssertionError("a training reused from a finished one waited for a device")
 
-    monkeypatch.setattr(DevicePool, "lease", refuse)
+    monkeypatch.setattr(LockFileDevicePool, "lease", refuse)
     capsys.readouterr()
     assert main(train) == 0, capsys.readouterr().err
     assert "reused the identical finished training" in capsys.readouterr().out

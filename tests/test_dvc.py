@@ -21,7 +21,8 @@ from tiny_benchmark import REPO, copy_project_files, write_tiny_params
 from assets import DVC_STAGE
 from pipelines.orchestration.definitions import build_definitions
 from training.settings import Project
-from training.stages.outputs import STAGES, stage_outputs
+from training.stages.catalog import STAGES
+from training.stages.outputs import stage_outputs
 
 TASKS = ("das",)
 MODELS = ("unet", "linear-lora")
@@ -161,7 +162,7 @@ def _imported_project_files(command: str) -> set[str]:
     return files
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [entry.name for entry in STAGES])
 def test_each_stage_depends_on_every_module_its_command_imports(stage: str) -> None:
     declared = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
     deps = [dep for dep in (declared.get("do") or declared)["deps"] if "${" not in dep]

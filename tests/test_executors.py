@@ -13,13 +13,14 @@ import dagster as dg
 import pytest
 from tiny_benchmark import REPO, write_tiny_params
 
-from assets.training import NO_DEVICE
 from pipelines.orchestration.benchmark_runner import run_benchmark
-from pipelines.orchestration.definitions import STAGE_JOBS, build_definitions
+from pipelines.orchestration.definitions import build_definitions
 from pipelines.orchestration.executors import GPU_RESOURCE, TRAINING_STEP, ExecutorSettingsError
 from pipelines.tracking.store import BenchmarkStore
+from training.leases import REUSED
 from training.settings import Project
 from training.settings.orchestration import OrchestrationSettings
+from training.stages.catalog import STAGES
 
 warnings.filterwarnings("ignore", message="Found version mismatch between `dagster-shared`")
 
@@ -50,7 +51,7 @@ def test_the_definitions_load_with_each_executor(tmp_path: Path, executor: str) 
         pytest.importorskip("dagster_k8s")
     orchestration = OrchestrationSettings(executor=executor, k8s=K8S, cpu_trainings=3)
     defs = build_definitions(_project(tmp_path, SERVER), orchestration)
-    for job in STAGE_JOBS:
+    for job in (entry.name for entry in STAGES if entry.benchmark):
         assert defs.resolve_job_def(job).executor_def.name == executor
     assert TRAINING_STEP in defs.resolve_job_def("train").graph.node_names()
     if executor == "multiprocess":  # as many steps at once as trainings fit on this machine's devices
@@ -133,7 +134,7 @@ def test_a_training_records_the_device_it_leased_and_a_reused_one_leases_none(tm
         records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=2).records
         latest, first = (record.event_log_entry.asset_materialization.metadata for record in records)
     assert first["device"].value == "cpu" and not first["reused_finished_training"].value
-    assert latest["device"].value == NO_DEVICE and latest["reused_finished_training"].value
+    assert latest["device"].value == REUSED and latest["reused_finished_training"].value
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
     runs = store.client.search_runs([store.experiment_id()], "tags.`geofm.task` = 'salt'")
     assert [run.data.params["device"] for run in runs] == ["cpu"] * len(project.settings.train.seeds)

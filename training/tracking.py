@@ -4,21 +4,24 @@ The stage functions take a `Tracker`; the orchestration layer passes an MLflow o
 (`pipelines.tracking.tracker.MlflowTracker`), tests pass a recording one (`tests/recording_tracker.py`).
 A tracker is also a fit callback (`on_epoch_end`), so per-epoch metrics reach it from the training loop.
 A `TrainingStore` (`pipelines.tracking.store.BenchmarkStore`) opens the run a training logs into and,
-once the run has finished, registers and promotes its model.
+once the run has finished, registers and promotes its model; the same store is the `ReportStore` the
+report is logged to and the `ModelSource` survey predictions load models from. This module is the one home
+of these interfaces; tests pass any object with their methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
-from torch import nn
+if TYPE_CHECKING:
+    import pandas as pd
+    from torch import nn
 
-from training.settings import Settings
+    from training.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,17 @@ class TrainingStore(Protocol):
     def publish(self, run_id: str, logged_model_uri: str, task: str, model: str,
                 val_miou: float) -> Publication: ...
 
+
+
+class ReportStore(Protocol):
+    """Where the benchmark tables are logged."""
+
+    def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame]) -> None: ...
+
+
+class ModelSource(Protocol):
+    """Where registered models are found and loaded."""
+
+    def best_model_of_task(self, task: str, models: Sequence[str]) -> str: ...
+
+    def load_model(self, reference: str) -> nn.Module: ...

@@ -16,6 +16,7 @@ from types import ModuleType
 from pipelines.cli.commands.options import add_compare_options, add_import_options, add_options
 from training.errors import GeofmError
 from training.settings import Project
+from training.stages.catalog import STAGES
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,19 @@ class Command:
     extra: Callable[[argparse.ArgumentParser], None] = field(default=lambda parser: None)
 
 
+STAGE_COMMANDS: dict[str, Command] = {
+    entry.name: Command(entry.name, entry.summary, entry.instance_options) for entry in STAGES
+}
+"""One command per stage of `training.stages.catalog` (what `dvc.yaml`'s stages run)."""
+
 COMMANDS: dict[str, Command] = {
-    "raw": Command("raw", "Write or fetch the raw data, then validate every file."),
-    "prepare": Command("prepare", "Prepare one task's arrays and data card, then validate them.", ("task",)),
-    "train": Command("train", "Train and test one model, tracked in MLflow.", ("task", "model")),
-    "report": Command("report", "Build both tables, log them to MLflow and print them."),
+    **STAGE_COMMANDS,
     "benchmark": Command("benchmark", "The whole benchmark through Dagster; prints the tables."),
     "demo": Command("benchmark", "The whole benchmark on the offline demo profile.", profile="demo"),
     "predict": Command("predict", "Segment a survey (2-D/3-D SEG-Y, .npy, .dat) with a logged model.",
                        ("model", "input", "output"), extra=add_options),
     "import": Command("import_authors", "Register a model trained with the authors' scripts.",
                       ("task", "model", "checkpoint"), extra=add_import_options),
-    "predictions": Command("predictions", "Segment one configured survey (predict.surveys) with its task's "
-                           "best model.", ("survey",)),
     "compare": Command("compare", "Compare the runs' scores with a committed reference, within a tolerance.",
                        extra=add_compare_options),
 }

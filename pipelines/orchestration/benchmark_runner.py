@@ -13,8 +13,9 @@ import dagster as dg
 from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
-from pipelines.orchestration.devices import DevicePool
+from pipelines.orchestration.devices import LockFileDevicePool
 from training.settings import Settings
+from training.stages.catalog import STAGES
 
 DAGSTER_HOME = ".dagster_home"
 LAUNCHER_TAG = "geofm/launcher"
@@ -55,11 +56,16 @@ def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
 
 
 def benchmark_plan(settings: Settings) -> list[tuple[str, str | dg.MultiPartitionKey | None]]:
-    """(job, partition) in dependency order: raw, every task's prepare, every task x model, report."""
-    tasks, models = settings.tasks, settings.models
-    trainings = [dg.MultiPartitionKey({TASK: task, MODEL: model}) for task in tasks for model in models]
-    return [("raw", None), *(("prepare", task) for task in tasks), *(("train", key) for key in trainings),
-            ("report", None)]
+    """(job, partition) in dependency order: every partition of each benchmark stage of
+    `training.stages.catalog` (raw, every task's prepare, every task x model, report)."""
+    partitions: dict[tuple[str, ...], list[str | dg.MultiPartitionKey | None]] = {
+        (): [None],
+        (TASK,): list(settings.tasks),
+        (TASK, MODEL): [dg.MultiPartitionKey({TASK: task, MODEL: model})
+                        for task in settings.tasks for model in settings.models],
+    }
+    return [(entry.name, key) for entry in STAGES if entry.benchmark
+            for key in partitions[entry.instance_options]]
 
 
 @dataclass
@@ -92,7 +98,7 @@ def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, settings: 
     return outcome
 
 
-def set_pool_limit(instance: dg.DagsterInstance, pool: DevicePool, name: str = "gpu") -> int:
+def set_pool_limit(instance: dg.DagsterInstance, pool: LockFileDevicePool, name: str = "gpu") -> int:
     """Let as many steps of Dagster's pool `name` (the trainings') run at once as `pool` holds trainings;
     returns that limit (`dagster instance concurrency set gpu N` does the same by hand)."""
     instance.event_log_storage.set_concurrency_slots(name, pool.concurrency)

@@ -14,36 +14,29 @@ from pathlib import Path
 import dagster as dg
 
 from assets import build_benchmark_assets
-from pipelines.orchestration.devices import DevicePool
+from pipelines.orchestration.devices import LockFileDevicePool
 from pipelines.orchestration.executors import build_executor
 from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.settings.orchestration import OrchestrationSettings
-
-STAGE_JOBS = {
-    "raw": ("raw_data", "The raw record, or the synthetic stand-in of the demo profile."),
-    "prepare": ("prepared_data", "Prepared arrays and data card of each task (one run per task)."),
-    "train": ("trained_model", "Train and test one model (one run per task x model)."),
-    "report": ("benchmark_report", "The mIoU and mPA tables beside the paper's."),
-}
-"""Job name (the dvc.yaml stage) -> (asset, description). The four jobs, in order, are the whole benchmark:
-`geofm benchmark` runs them over every partition; in the UI, "Materialize all" launches the same."""
+from training.stages.catalog import STAGES
 
 
 def build_definitions(project: Project, orchestration: OrchestrationSettings | None = None) -> dg.Definitions:
-    """The definitions for the tasks and models of `project`'s settings, run by the executor of
+    """The definitions for the tasks and models of `project`'s settings (one job per stage of
+    `training.stages.catalog`, in order: the benchmark jobs are the whole benchmark, which `geofm
+    benchmark` runs over every partition and "Materialize all" launches), run by the executor of
     `orchestration` (default: the settings' own); each training leases its device from the machine's pool."""
-    jobs = [dg.define_asset_job(name, selection=[asset], description=description)
-            for name, (asset, description) in STAGE_JOBS.items()]
-    if project.settings.predict.surveys:
-        jobs.append(dg.define_asset_job("predictions", selection=["predictions"],
-                                        description="Each configured survey, segmented."))
+    surveys = bool(project.settings.predict.surveys)
+    jobs = [dg.define_asset_job(entry.name, selection=[entry.asset], description=entry.summary)
+            for entry in STAGES if entry.benchmark or surveys]
     settings = project.settings
     orchestration = orchestration or settings.orchestration
     store = BenchmarkStore.for_project(settings.mlflow, project.root)
     # Built where a step runs (its own process, or its Kubernetes pod), so it counts that machine's GPUs.
-    devices = dg.ResourceDefinition(lambda _: DevicePool.for_settings(orchestration, settings.train.device),
-                                    description="the device pool a training leases its GPU(s) from")
+    devices = dg.ResourceDefinition(
+        lambda _: LockFileDevicePool.for_settings(orchestration, settings.train.device),
+        description="the device pool a training leases its GPU(s) from")
     return dg.Definitions(
         assets=build_benchmark_assets(settings.tasks, settings.models, list(settings.predict.surveys)),
         jobs=jobs,

@@ -39,7 +39,7 @@ def default_lease_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class DeviceLease:
+class LockFileLease:
     """The devices one training holds: `("cuda:2",)`, `("cuda:0", "cuda:1")` or `("cpu",)`."""
 
     devices: tuple[str, ...]
@@ -95,7 +95,7 @@ class DeviceRecordingStore:
 
 
 @dataclass(frozen=True)
-class DevicePool:
+class LockFileDevicePool:
     """Devices `kind:index` for `indices`, leased `per_lease` at a time through lock files in `folder`.
 
     For the CPU, the indices are slots (trainings at once), all leasing the device `cpu`."""
@@ -113,7 +113,7 @@ class DevicePool:
 
     @classmethod
     def for_settings(cls, orchestration: OrchestrationSettings, train_device: str = "auto",
-                     gpu_count: int | None = None) -> DevicePool:
+                     gpu_count: int | None = None) -> LockFileDevicePool:
         """The pool of `orchestration` for trainings on `train_device` (`train.device`): GPUs when it is
         `auto` or `cuda` and this machine has any (`gpu_count`, default: what torch sees), a fixed GPU for
         `cuda:N`, CPU slots otherwise."""
@@ -167,7 +167,7 @@ class DevicePool:
         return None
 
     @contextmanager
-    def lease(self, wait_seconds: float = math.inf) -> Iterator[DeviceLease]:
+    def lease(self, wait_seconds: float = math.inf) -> Iterator[LockFileLease]:
         """Hold free devices for the block, waiting up to `wait_seconds` for them (then `NoDeviceError`)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + wait_seconds
@@ -178,4 +178,4 @@ class DevicePool:
             time.sleep(self.poll_seconds)
         stack, indices = held
         with stack:
-            yield DeviceLease(tuple(self._name(index) for index in indices))
+            yield LockFileLease(tuple(self._name(index) for index in indices))

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.orchestration.devices import DevicePool
+from pipelines.orchestration.devices import LockFileDevicePool
 from training.errors import GeofmError
 from training.lookup import lookup
 from training.settings.orchestration import KubernetesSettings, OrchestrationSettings
@@ -63,7 +63,7 @@ def _in_process(orchestration: OrchestrationSettings, **_: Any) -> dg.ExecutorDe
 
 def _multiprocess(orchestration: OrchestrationSettings, *, train_device: str,
                   **_: Any) -> dg.ExecutorDefinition:
-    slots = DevicePool.for_settings(orchestration, train_device).concurrency
+    slots = LockFileDevicePool.for_settings(orchestration, train_device).concurrency
     return dg.multiprocess_executor.configured({"max_concurrent": slots}, name="multiprocess")
 
 

@@ -15,7 +15,6 @@ HISTORY_FILE = "history.csv"
 ARTIFACTS_DIR = "artifacts"
 SEEDS_DIR = "seeds"
 REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv", "miou_std.csv", "mpa_std.csv")
-STAGES = ("raw", "prepare", "train", "report", "predictions")
 
 
 def stage_outputs(settings: Settings, stage: str, task: str | None = None,

@@ -20,7 +20,7 @@ from pipelines.orchestration.benchmark_runner import (
     set_pool_limit,
 )
 from pipelines.orchestration.definitions import build_definitions
-from pipelines.orchestration.devices import DevicePool
+from pipelines.orchestration.devices import LockFileDevicePool
 from training.models.weights import random_encoder_notice
 from training.settings import Project
 
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace, project: Project) -> None:
     if settings.model.weights == "none":
         print(random_encoder_notice(settings.model.encoder))
     instance = dagster_instance(project.root)
-    set_pool_limit(instance, DevicePool.for_settings(settings.orchestration, settings.train.device), GPU_POOL)
+    pool = LockFileDevicePool.for_settings(settings.orchestration, settings.train.device)
+    set_pool_limit(instance, pool, GPU_POOL)
     for run_id in release_stale_runs(instance):
         print(f"marked run {run_id} failed: its process is gone")
     defs = build_definitions(project)

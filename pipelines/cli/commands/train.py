@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 
-from pipelines.orchestration.devices import DevicePool
+from pipelines.orchestration.devices import LockFileDevicePool
 from pipelines.tracking.store import BenchmarkStore
 from training.distributed import from_environment, shutdown
+from training.leases import lease_unless_reused
 from training.settings import Project
-from training.stages.training_stage import TrainingOutcome, finished_already, run_training_stage
+from training.stages.training_stage import TrainingOutcome, run_training_stage
 
 
 def _report(args: argparse.Namespace, outcome: TrainingOutcome) -> None:
@@ -30,11 +31,10 @@ def run(args: argparse.Namespace, project: Project) -> None:
     try:
         with ExitStack() as stack:
             single = distributed.world_size == 1  # torchrun's processes have their GPUs: LOCAL_RANK's
-            if single and not finished_already(settings, project.root, args.task, args.model, store):
-                lease = stack.enter_context(
-                    DevicePool.for_settings(settings.orchestration, settings.train.device).lease())
-                stack.enter_context(lease.activate())
-                store = lease.recorded(store)
+            if single:
+                pool = LockFileDevicePool.for_settings(settings.orchestration, settings.train.device)
+                store, _ = lease_unless_reused(stack, pool, settings, project.root, args.task, args.model,
+                                               store)
             outcome = run_training_stage(settings, project.root, args.task, args.model, store, launcher="cli",
                                          distributed=distributed)
         if outcome is not None:
