@@ -2,11 +2,14 @@
 network, for `mlflow.pytorch.load_model`) and `python_function` (tiled prediction of a whole section, for
 `mlflow.pyfunc.load_model` and `mlflow models serve`).
 
-The pyfunc's signature: a float32 (H, W) section in (time/depth down the rows, amplitudes in the model's
-training range), uint8 (H, W) classes out. Over REST (`mlflow models serve -m models:/NAME@best
---env-manager local`), POST to /invocations:
+The pyfunc's signature: a float32 (H, W) section in (time/depth down the rows, raw amplitudes), uint8
+(H, W) classes out. The section is mapped as `geofm predict` maps a 2-D line (clipped at its 1st and 99th
+percentiles, scaled onto the training range); with the parameter `map_amplitudes: false` it is taken as
+given and refused unless inside the training range. NaN or inf amplitudes are refused (HTTP 400, saying
+why). Over REST (`mlflow models serve -m models:/NAME@best --env-manager local`), POST to /invocations:
 
     {"inputs": [[a00, a01, ...], [a10, a11, ...], ...]}      (one row per sample, one column per trace)
+    {"inputs": [[...], ...], "params": {"map_amplitudes": false}}
 
 and the answer is `{"predictions": [[c00, c01, ...], ...]}`. The tile size, overlap and batch size sit in
 the model's `model_config` (`mlflow.pyfunc.load_model(uri, model_config={"overlap": [64, 64]})` changes
@@ -25,19 +28,52 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel, PythonModelContext
-from mlflow.types import Schema, TensorSpec
+from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 from torch import nn
 
 import training
+from training.errors import GeofmError
+from training.survey.amplitude import map_section
 from training.survey.contract import model_contract
 from training.survey.tiling import TiledPredictor
 
 TORCH_ARTIFACT = "pytorch"
+MAP_AMPLITUDES = "map_amplitudes"
+PERCENTILES = (1.0, 99.0)
+"""The clip percentiles of a served section: `geofm predict`'s default."""
 SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1))]),
-                           outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1))]))
+                           outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1))]),
+                           params=ParamSchema([ParamSpec(MAP_AMPLITUDES, "boolean", True)]))
+
+
+def _refuse(message: str) -> MlflowException:
+    """An error the scoring server answers with HTTP 400 and `message`."""
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def served_section(section: np.ndarray, input_range: tuple[float, float], map_amplitudes: bool) -> np.ndarray:
+    """The section the network sees: mapped onto `input_range` at its own percentiles, or as given when
+    `map_amplitudes` is false and it lies inside that range; NaN/inf, or unmapped amplitudes outside the
+    range, are refused."""
+    if not np.isfinite(section).all():
+        raise _refuse(f"the section holds {int((~np.isfinite(section)).sum())} NaN or inf amplitudes; send "
+                      "finite amplitudes (mark dead traces with 0)")
+    if map_amplitudes:
+        try:
+            return map_section(section, PERCENTILES, input_range)
+        except GeofmError as error:
+            raise _refuse(str(error)) from None
+    low, high = input_range
+    if section.min() < low or section.max() > high:
+        raise _refuse(f"with {MAP_AMPLITUDES} false the section must be in the training range [{low:g}, "
+                      f"{high:g}], got [{section.min():g}, {section.max():g}]; send it with {MAP_AMPLITUDES} "
+                      "true to map raw amplitudes")
+    return section
 
 
 class TiledSegmenterModel(PythonModel):
@@ -46,6 +82,7 @@ class TiledSegmenterModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         config = context.model_config
         network = mlflow.pytorch.load_model(context.artifacts[TORCH_ARTIFACT], map_location="cpu")
+        self.input_range = model_contract(network, tile_shape=tuple(config["tile_shape"])).input_range
         self.predictor = TiledPredictor(network, tile_shape=tuple(config["tile_shape"]),
                                         overlap=tuple(config["overlap"]),
                                         batch_size=int(config["batch_size"]))
@@ -53,7 +90,11 @@ class TiledSegmenterModel(PythonModel):
     # np.ndarray is a type hint MLflow infers no schema from (nor warns about): the signature stays SIGNATURE.
     def predict(self, context: PythonModelContext, model_input: np.ndarray,
                 params: dict | None = None) -> np.ndarray:
-        return self.predictor.classes(np.asarray(model_input, dtype=np.float32))
+        map_amplitudes = bool((params or {}).get(MAP_AMPLITUDES, True))
+        section = np.asarray(model_input, dtype=np.float32)
+        if self.input_range is None:
+            raise _refuse("the model records no training range (`input_range`) to check the section against")
+        return self.predictor.classes(served_section(section, self.input_range, map_amplitudes))
 
 
 def _shipped_code(folder: Path) -> list[str]:
