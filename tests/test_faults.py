@@ -11,6 +11,7 @@ importing). Independent scenarios run side by side to keep the module short (abo
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fault_projects import (
     TASK,
     UMASK,
@@ -80,6 +82,12 @@ def error_line(output: str, command: str) -> str:
     lines = [line for line in output.splitlines() if line.startswith(f"geofm {command}: ")]
     assert len(lines) == 1, output
     return lines[0]
+
+
+def reseed(root: Path, seed: int) -> None:
+    """Give the demo profile's synthetic data of `root` another seed."""
+    synthetic = yaml.safe_load((root / "params.yaml").read_text())["profiles"]["demo"]["data"]["synthetic"]
+    edit_params(root, "data", synthetic={**synthetic, "seed": seed})
 
 
 @pytest.fixture(scope="module")
@@ -344,12 +352,14 @@ def test_a_read_only_raw_folder_is_one_sentence_and_stays_whole(world_readable_p
     before = {path: path.read_bytes() for path in raw.rglob("*") if path.is_file()}
     for folder in (raw, raw / TASK):
         folder.chmod(0o555)
+    reseed(root, 1)  # other samples: unchanged ones are not rewritten
     nobody = 65534 if os.geteuid() == 0 else None  # root writes anywhere: run as an unprivileged user
     log = root.parent / "raw.log"
     finished = wait_all({"raw": (fork_geofm(root, ["raw"], log, user=nobody), log)})["raw"]
     line = error_line(finished.output, "raw")
     assert finished.status == 2
-    assert line == f"geofm raw: cannot write {raw / TASK}: Permission denied in folder {raw}"
+    owner = raw / TASK / ".geofm-raw.json"
+    assert line == f"geofm raw: cannot write {owner}: Permission denied in folder {raw / TASK}"
     assert {path: path.read_bytes() for path in raw.rglob("*") if path.is_file()} == before
 
 
@@ -422,3 +432,99 @@ def test_a_common_mistake_is_one_sentence_naming_its_cause(
     status = main(["--root", str(root), *(argument.format(tmp=tmp_path) for argument in arguments)])
     line = error_line(capsys.readouterr().err, arguments[0])
     assert status == 2 and named in line
+
+
+# Issue 20: nothing lost, nothing trusted blindly.
+
+def _file_states(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Each file under `folder` with its inode and modification time: a rewrite changes one or both."""
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    return {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in files}
+
+
+def test_raw_keeps_a_users_file_and_reruns_rewrite_nothing_unchanged(tmp_path: Path) -> None:
+    write_params(tmp_path, MODELS)
+    assert main(["--root", str(tmp_path), "raw"]) == 0
+    assert main(["--root", str(tmp_path), "prepare", "--task", TASK]) == 0
+    notes = tmp_path / "data" / "raw" / TASK / "MY_NOTES.txt"
+    notes.write_text("x\n")
+    before = _file_states(tmp_path / "data")
+    assert main(["--root", str(tmp_path), "raw"]) == 0
+    assert main(["--root", str(tmp_path), "prepare", "--task", TASK]) == 0
+    assert _file_states(tmp_path / "data") == before
+    reseed(tmp_path, 3)
+    assert main(["--root", str(tmp_path), "raw"]) == 0
+    assert notes.read_text() == "x\n"
+
+
+@pytest.mark.parametrize("owner", [None, "zenodo record 12798750"], ids=["unrecorded", "zenodo"])
+def test_a_synthetic_raw_never_replaces_other_data(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    owner: str | None) -> None:
+    """Data `geofm raw` did not write (a hand-placed or older extraction) or of another profile's source."""
+    write_params(tmp_path, MODELS)
+    record = tmp_path / "data" / "raw" / TASK / "train" / "input" / "0.dat"
+    record.parent.mkdir(parents=True)
+    record.write_bytes(b"\x01" * 28 * 28 * 4)
+    if owner is not None:
+        (record.parents[2] / ".geofm-raw.json").write_text(
+            json.dumps({"origin": owner, "complete": True, "files": ["train/input/0.dat"]}))
+    status = main(["--root", str(tmp_path), "raw"])
+    line = error_line(capsys.readouterr().err, "raw")
+    assert status == 2 and str(record.parents[2]) in line and "data.raw_dir" in line
+    assert (owner or "did not write") in line
+    assert record.read_bytes() == b"\x01" * 28 * 28 * 4
+
+
+def _flip(array: Path) -> None:
+    data = bytearray(array.read_bytes())
+    data[-2000:] = np.full(500, 9e15, dtype=np.float32).tobytes()
+    array.write_bytes(bytes(data))
+
+
+def _truncate(array: Path) -> None:
+    array.write_bytes(array.read_bytes()[:-28])
+
+
+def _corrupt_header(array: Path) -> None:
+    data = bytearray(array.read_bytes())
+    data[10:20] = b"garbage!!!"
+    array.write_bytes(bytes(data))
+
+
+def _out_of_range_label(array: Path) -> None:
+    data = bytearray(array.read_bytes())
+    data[-1] = 7
+    array.write_bytes(bytes(data))
+
+
+DAMAGES = {"flipped-bytes": ("train_inputs.npy", _flip), "truncated": ("test_labels.npy", _truncate),
+           "corrupt-header": ("val_inputs.npy", _corrupt_header),
+           "label-out-of-range": ("train_labels.npy", _out_of_range_label)}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_damaged_prepared_data_is_never_trained_on(template: Path, tmp_path: Path, damage: str,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    single_torch_thread: None) -> None:
+    root = copy_project(template, tmp_path / "project")
+    name, damaging = DAMAGES[damage]
+    array = root / "data" / "prepared" / TASK / name
+    damaging(array)
+    status = main(["--root", str(root), "train", "--task", TASK, "--model", "unet"])
+    line = error_line(capsys.readouterr().err, "train")
+    assert status == 2 and str(array) in line and f"geofm prepare --task {TASK}" in line
+    store = store_of(root)
+    assert runs(store) == ([], []) and versions(store) == []
+
+
+def test_repaired_prepared_data_trains_afresh(
+        template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], single_torch_thread: None
+) -> None:
+    root = copy_project(template, tmp_path / "project")
+    _flip(root / "data" / "prepared" / TASK / "train_inputs.npy")
+    assert main(["--root", str(root), "train", "--task", TASK, "--model", "unet"]) == 2
+    assert main(["--root", str(root), "prepare", "--task", TASK]) == 0
+    assert main(["--root", str(root), "train", "--task", TASK, "--model", "unet"]) == 0
+    assert "reused" not in capsys.readouterr().out
+    _, trainings = runs(store_of(root))
+    assert [run.info.status for run in trainings] == ["FINISHED"]

@@ -104,7 +104,7 @@ def test_preparation_is_deterministic(raw_dir: Path, tmp_path: Path) -> None:
     second = prepare_task(raw_dir, tmp_path / "b", DAS, val_fraction=0.2, split_seed=3)
     assert _files(first) == _files(second)
     assert sorted(_files(first)) == [
-        "card.csv", "splits.json", "stats.json", "test_inputs.npy", "test_labels.npy",
+        "card.csv", "contents.json", "splits.json", "stats.json", "test_inputs.npy", "test_labels.npy",
         "train_inputs.npy", "train_labels.npy", "val_inputs.npy", "val_labels.npy",
     ]  # fmt: skip
 

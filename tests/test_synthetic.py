@@ -75,7 +75,8 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     first = _tree_bytes(tmp_path / "a")
     assert first == _tree_bytes(tmp_path / "b")
     other = _tree_bytes(tmp_path / "c")
-    assert first.keys() == other.keys() and all(first[name] != other[name] for name in first)
+    samples = [name for name in first if name.endswith(".dat")]  # the ownership manifests are alike
+    assert first.keys() == other.keys() and all(first[name] != other[name] for name in samples)
 
 
 def test_a_sample_does_not_depend_on_how_many_are_written(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Temporary files and folders get the process's normal permissions (its umask), li
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import secrets
@@ -101,6 +102,14 @@ def _remove_stale(folder: Path, only: str | None) -> list[Path]:
     return removed
 
 
+def ensure_dir(folder: Path) -> None:
+    """Create `folder` (and its parents) if missing; an OutputNotWritableError naming it if it cannot be."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _not_writable(Path(folder), error) from error
+
+
 def _make_sibling_dir(target: Path, kind: str) -> Path:
     folder = _sibling(target, kind)
     try:
@@ -112,17 +121,29 @@ def _make_sibling_dir(target: Path, kind: str) -> Path:
 
 
 @contextmanager
-def staged_dir(target: Path) -> Iterator[Path]:
+def staged_dir(target: Path, *, keep_identical: bool = False) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; on success it replaces `target`, on error it is removed
-    and `target` (a previous good result) stays untouched. Stale siblings of killed writers go first."""
+    and `target` (a previous good result) stays untouched. Stale siblings of killed writers go first.
+    `keep_identical`: a `target` holding the very same files, byte for byte, is kept as it is."""
     target = Path(target)
     remove_stale_staging(target)
     staging = _make_sibling_dir(target, STAGING)
     try:
         yield staging
-        replace_dir(staging, target)
+        if not (keep_identical and same_files(staging, target)):
+            replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def same_files(first: Path, second: Path) -> bool:
+    """Whether two folders hold the same file names with the same bytes."""
+    def names(folder: Path) -> set[str]:
+        return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+
+    if not second.is_dir() or names(first) != names(second):
+        return False
+    return all(filecmp.cmp(first / name, second / name, shallow=False) for name in names(first))
 
 
 def replace_dir(staged: Path, target: Path) -> None:
@@ -152,11 +173,13 @@ def _rename(source: Path, destination: Path, target: Path) -> None:
         raise _not_writable(target, error) from error
 
 
-def write_atomic_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_atomic_with(path: Path, write: Callable[[BinaryIO], object], *, sweep: bool = True) -> None:
     """Call `write` on a new temporary sibling of `path`, flush it to disk, then rename it into place: `path`
-    is always either its old or its complete new content. On any error the temporary file is removed."""
+    is always either its old or its complete new content. On any error the temporary file is removed.
+    `sweep=False` skips the removal of stale siblings (a writer of many files sweeps their folder once)."""
     path = Path(path)
-    remove_stale_staging(path)
+    if sweep:
+        remove_stale_staging(path)
     temporary = _sibling(path, TEMPORARY)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +197,7 @@ def write_atomic_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def write_atomic(path: Path, content: str | bytes) -> None:
+def write_atomic(path: Path, content: str | bytes, *, sweep: bool = True) -> None:
     """Write `content` (text as UTF-8) to `path` through `write_atomic_with`."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    write_atomic_with(path, lambda handle: handle.write(data))
+    write_atomic_with(path, lambda handle: handle.write(data), sweep=sweep)

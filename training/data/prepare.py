@@ -21,6 +21,7 @@ import numpy as np
 
 from training.atomic import staged_dir
 from training.data.card import CARD_FILE, SplitTally, card_csv, card_table
+from training.data.contents import record_contents
 from training.data.layout import (
     PREPARED_SPLITS,
     SPLITS_FILE,
@@ -30,6 +31,7 @@ from training.data.layout import (
     raw_task_dir,
     sample_paths,
 )
+from training.data.raw_owner import SYNTHETIC_ORIGIN, require_origin
 from training.data.splits import RAW_SOURCE, SplitPlan, plan_splits
 from training.data.stats import NonFiniteError
 from training.data.validate import DataValidationError, check_labels, check_raw_structure
@@ -107,15 +109,19 @@ def _json_bytes(payload: dict) -> bytes:
 
 
 def prepare_task(
-    raw_dir: Path, prepared_dir: Path, task: TaskSpec, val_fraction: float, split_seed: int
+    raw_dir: Path, prepared_dir: Path, task: TaskSpec, val_fraction: float, split_seed: int,
+    origin: str = SYNTHETIC_ORIGIN,
 ) -> Path:
-    """Write `<prepared_dir>/<task.key>/` (train/val/test arrays, stats.json, splits.json, card.csv) from
-    the raw layout under `raw_dir`, replacing any previous preparation only once the new one is complete."""
+    """Write `<prepared_dir>/<task.key>/` (train/val/test arrays, stats.json, splits.json, card.csv and
+    contents.json, the size and sha256 of each) from the raw layout under `raw_dir`, which `geofm raw` must
+    have written from `origin`; a previous preparation is replaced only once the new one is complete, and
+    kept untouched when the new one is identical."""
+    require_origin(raw_task_dir(raw_dir, task), origin)
     counts = {split: check_raw_structure(raw_dir, task, split) for split in ("train", "valid")}
     plan = plan_splits(counts["train"], counts["valid"], val_fraction, split_seed)
     tallies = {split: SplitTally(task.num_classes) for split in PREPARED_SPLITS}
     target = prepared_task_dir(prepared_dir, task.key)
-    with staged_dir(target) as staging:
+    with staged_dir(target, keep_identical=True) as staging:
         for split in PREPARED_SPLITS:
             _copy_split(raw_dir, staging, task, split, plan.indices(split), tallies[split])
         train = tallies["train"]
@@ -132,6 +138,7 @@ def prepare_task(
         plan.write(staging / SPLITS_FILE)
         (staging / STATS_FILE).write_bytes(_json_bytes(stats))
         (staging / CARD_FILE).write_bytes(card_csv(card_table(tallies)).encode("utf-8"))
+        record_contents(staging, origin)
     return target
 
 

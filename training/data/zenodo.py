@@ -21,6 +21,7 @@ import zenodo_get
 from zenodo_get.file_download import check_hash
 
 from training.data.extract import archive_stem, archive_suffix, safe_extract
+from training.data.raw_owner import claim, data_origin, record_owned
 from training.errors import GeofmError
 from training.tasks import TaskSpec, get_task
 
@@ -242,13 +243,17 @@ def download_and_extract(
     """Make `raw_dir/<task key>` hold each task's train and valid folders, fetched from the record.
 
     The record's archives go to `raw_dir/_archives` (verified, kept), are extracted under
-    `raw_dir/_extracted`, and each task's folder, found by name, is moved to `raw_dir/<task key>`.
-    Tasks already in place are left alone; when all are, nothing is downloaded.
+    `raw_dir/_extracted`, and each task's folder, found by name, is moved to `raw_dir/<task key>` and
+    recorded as the record's (`raw_owner`). Tasks already in place are left alone; when all are, nothing is
+    downloaded. A task folder holding other data (synthetic, a user's) is refused, never replaced.
     """
     raw_dir = Path(raw_dir).resolve()
     tasks = [get_task(key) for key in task_keys]
     folders = {task.key: raw_dir / task.key for task in tasks}
-    missing = [task for task in tasks if not _holds_task(folders[task.key], task)]
+    origin = data_origin("zenodo", record_id)
+    owners = {task.key: claim(folders[task.key], origin) for task in tasks}
+    missing = [task for task in tasks if not (owners[task.key] is not None and owners[task.key].complete
+                                              and _holds_task(folders[task.key], task))]
     if not missing:
         return folders
     files = download_record(record_id, raw_dir / ARCHIVES_DIR, retries=retries, timeout=timeout)
@@ -262,6 +267,7 @@ def download_and_extract(
         for key, folder in located.items():
             shutil.rmtree(folders[key], ignore_errors=True)
             folder.rename(folders[key])
+            record_owned(folders[key], origin)
     finally:
         shutil.rmtree(extracted, ignore_errors=True)
     return folders

@@ -9,6 +9,7 @@ import pandas as pd
 
 from training.data.card import CARD_FILE, read_card
 from training.data.prepare import prepare_task
+from training.data.raw_owner import data_origin
 from training.data.validate import ValidationSummary, validate_prepared
 from training.settings import ProjectPaths, Settings
 
@@ -25,8 +26,9 @@ def prepare(settings: Settings, root: Path, task_key: str) -> PreparedTask:
     """Split and write one task's training-ready arrays and its data card (card.csv) beside them."""
     paths = ProjectPaths.of(settings, root)
     task = settings.task(task_key)
-    folder = prepare_task(paths.raw_dir, paths.prepared_dir, task, settings.data.val_fraction,
-                          settings.data.split_seed)
+    data = settings.data
+    folder = prepare_task(paths.raw_dir, paths.prepared_dir, task, data.val_fraction, data.split_seed,
+                          data_origin(data.source, data.record))
     return PreparedTask(folder, read_card(folder / CARD_FILE))
 
 

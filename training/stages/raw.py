@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from training.data.raw_owner import claim, data_origin
 from training.data.synthetic import write_synthetic_dataset
 from training.data.validate import ValidationSummary, validate_raw
 from training.data.zenodo import download_and_extract
@@ -13,6 +14,8 @@ from training.settings import ProjectPaths, Settings
 def materialize_raw(settings: Settings, root: Path) -> Path:
     """Write (synthetic) or fetch (zenodo) the raw data of every configured task; returns the raw folder."""
     data, raw_dir = settings.data, ProjectPaths.of(settings, root).raw_dir
+    for key in settings.task_specs:  # every folder checked before any is written
+        claim(raw_dir / key, data_origin(data.source, data.record))
     if data.source == "synthetic":
         write_synthetic_dataset(raw_dir, settings.task_specs, data.synthetic.train_count,
                                 data.synthetic.test_count, data.synthetic.seed)

@@ -23,9 +23,11 @@ from training.atomic import staged_dir, write_atomic
 from training.callbacks import FitCallback
 from training.catalog import ModelKey
 from training.data.card import CARD_FILE
+from training.data.contents import verified_contents
 from training.data.dataset import PreparedDataset
 from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
 from training.data.prepare import read_stats
+from training.data.raw_owner import data_origin
 from training.data.stats import class_counts
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import MissingInputError
@@ -161,7 +163,7 @@ def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
 def checkpoint_dir(job: _Job) -> Path:
     """One folder per training configuration, seed and prepared data, so only an identical run resumes
     there (the settings of `NOT_IN_IDENTITY` do not change it)."""
-    prepared = prepared_task_dir(job.paths.prepared_dir, job.task.key)
+    prepared, data = prepared_task_dir(job.paths.prepared_dir, job.task.key), job.settings.data
     if not (prepared / STATS_FILE).is_file():
         raise MissingInputError(f"task {job.task.key!r} is not prepared: {prepared / STATS_FILE} is missing; "
                                 f"run `geofm prepare --task {job.task.key}` first")
@@ -171,6 +173,7 @@ def checkpoint_dir(job: _Job) -> Path:
         "train": job.settings.train.model_dump(mode="json", exclude=set(NOT_IN_IDENTITY)),
         "seed": job.fit.seed,
         "stats": (prepared / STATS_FILE).read_text(), "splits": (prepared / SPLITS_FILE).read_text(),
+        "contents": verified_contents(prepared, job.task.key, data_origin(data.source, data.record)),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return job.paths.checkpoints_dir / job.task.key / job.model_id.key / digest

@@ -9,21 +9,19 @@ its index, so the data do not depend on the order or the count of samples writte
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from training.atomic import staged_dir
 from training.data.layout import (
     INPUT_DTYPE,
     LABEL_DTYPE,
     RAW_SPLITS,
-    input_dir,
-    label_dir,
     raw_task_dir,
     sample_paths,
 )
+from training.data.raw_owner import SYNTHETIC_ORIGIN, write_owned
 from training.data.synthetic import crater, das, facies, fault, salt
 from training.tasks import TaskSpec
 
@@ -53,18 +51,20 @@ def generate_sample(task: TaskSpec, split: str, index: int, seed: int) -> tuple[
 
 
 def write_synthetic_task(raw_dir: Path, task: TaskSpec, counts: Mapping[str, int], seed: int) -> Path:
-    """Write one task's raw splits (`counts` per raw split) under `raw_dir/<key>`, replacing it whole."""
+    """Write one task's raw splits (`counts` per raw split) under `raw_dir/<key>`: only files whose bytes
+    change are written, only files an earlier synthetic run wrote are removed (`raw_owner.write_owned`)."""
     target = raw_task_dir(raw_dir, task)
-    with staged_dir(target) as staging:
-        for split, count in counts.items():
-            input_dir(staging, task, split).mkdir(parents=True)
-            label_dir(staging, task, split).mkdir(parents=True)
-            for index in range(count):
-                inputs, labels = generate_sample(task, split, index, seed)
-                input_path, label_path = sample_paths(staging, task, split, index)
-                inputs.astype(INPUT_DTYPE, copy=False).tofile(input_path)
-                labels.astype(LABEL_DTYPE, copy=False).tofile(label_path)
-    return target
+    samples = [(split, index) for split, count in counts.items() for index in range(count)]
+    names = [path.relative_to(target).as_posix() for split, index in samples
+             for path in sample_paths(target, task, split, index)]
+
+    def contents() -> Iterator[bytes]:
+        for split, index in samples:
+            inputs, labels = generate_sample(task, split, index, seed)
+            yield inputs.astype(INPUT_DTYPE, copy=False).tobytes()
+            yield labels.astype(LABEL_DTYPE, copy=False).tobytes()
+
+    return write_owned(target, SYNTHETIC_ORIGIN, names, contents())
 
 
 def write_synthetic_dataset(
