@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from training.data.dataset import PreparedDataset
 from training.data.prepare import prepare_task
 from training.data.synthetic import write_synthetic_dataset
-from training.fit import resolve_device
+from training.device import resolve_device
 from training.losses import build_loss
 from training.models import NETWORKS, build_model, count_parameters
 from training.tasks import TASKS, TaskSpec, get_task

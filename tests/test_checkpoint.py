@@ -10,13 +10,15 @@ import torch
 from torch.utils.data import TensorDataset
 
 from training.checkpoint import frozen_fingerprint, load_checkpoint, trainable_state
-from training.fit import LAST_CHECKPOINT, FitConfig, fit
+from training.fit import fit
+from training.fit_config import fit_config
 from training.models import build_model, count_parameters
+from training.resume import LAST_CHECKPOINT
 from training.seeding import seed_everything
 from training.tasks import get_task
 
 TASK = get_task("salt").with_shape((28, 28))
-CONFIG = FitConfig(epochs=2, batch_size=2, lr=1e-3, loss="cross_entropy", seed=3, device="cpu")
+CONFIG = fit_config(epochs=2, batch_size=2, lr=1e-3, loss="cross_entropy", seed=3, device="cpu")
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -23,7 +23,8 @@ from training.distributed import (
     main_process_run,
     shutdown,
 )
-from training.fit import FitConfig, fit
+from training.fit import fit
+from training.fit_config import fit_config
 from training.losses import build_loss
 from training.metrics import ConfusionMatrix
 
@@ -84,7 +85,7 @@ def _worker(rank: int, port: int, folder: Path) -> None:
     assert distributed.from_main(f"decided by rank {rank}") == "decided by rank 0"
     store = BenchmarkStore(f"sqlite:///{folder}/mlflow.db", (folder / "artifacts").as_uri(), "ddp")
     checkpoints = folder / f"checkpoints-rank{rank}"  # one folder each, to see who writes
-    config = FitConfig(**CONFIG)
+    config = fit_config(**CONFIG)
     model = _model()
 
     def open_run():

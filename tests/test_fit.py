@@ -4,6 +4,7 @@ callbacks, evaluation, schedules and settings."""
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,11 @@ from torch.utils.data import TensorDataset
 
 from training.callbacks import TOLD_FILE
 from training.checkpoint import load_checkpoint
-from training.fit import (
-    LAST_CHECKPOINT,
-    FitConfig,
-    NonFiniteLossError,
-    evaluate,
-    fit,
-)
+from training.evaluation import evaluate
+from training.fit import NonFiniteLossError, fit
+from training.fit_config import RESOLVED_PER_TRAINING, STAGE_ONLY, FitConfig, fit_config
 from training.metrics import scores_from_confusion
+from training.resume import LAST_CHECKPOINT
 from training.schedule import build_scheduler
 from training.seeding import seed_everything
 from training.settings import TrainSettings
@@ -123,7 +121,7 @@ def frozen_first_conv(seed: int) -> TinyNet:
 
 
 TRAIN, VAL = blocks_dataset(16, seed=1), blocks_dataset(8, seed=2)
-QUICK = FitConfig(epochs=4, batch_size=4, lr=1e-2, loss="cross_entropy", seed=0, device="cpu")
+QUICK = fit_config(epochs=4, batch_size=4, lr=1e-2, loss="cross_entropy", seed=0, device="cpu")
 
 
 @pytest.fixture(autouse=True)
@@ -199,7 +197,7 @@ def test_a_resume_tells_the_callbacks_each_epoch_they_missed_once(tmp_path: Path
 
 
 def test_resume_takes_frozen_parameters_from_the_model_and_checks_them(tmp_path: Path) -> None:
-    config = FitConfig(epochs=3, batch_size=3, lr=1e-2, schedule="cosine", warmup_epochs=1, seed=5,
+    config = fit_config(epochs=3, batch_size=3, lr=1e-2, schedule="cosine", warmup_epochs=1, seed=5,
                        device="cpu")
     straight = frozen_first_conv(seed=0)
     fit(straight, TRAIN, VAL, 2, config, tmp_path / "straight")
@@ -218,7 +216,7 @@ def test_resume_takes_frozen_parameters_from_the_model_and_checks_them(tmp_path:
 
 
 def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:
-    config = FitConfig(epochs=3, batch_size=3, lr=1e-2, loss="weighted_dice", schedule="cosine",
+    config = fit_config(epochs=3, batch_size=3, lr=1e-2, loss="weighted_dice", schedule="cosine",
                        warmup_epochs=1, seed=5, device="cpu")
     seed_everything(0)
     straight_model = TinyNet()
@@ -245,7 +243,7 @@ def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path: Path) -> 
 
 
 def test_a_finished_run_is_not_trained_again(tmp_path: Path) -> None:
-    config = FitConfig(epochs=2, batch_size=4, lr=1e-2, loss="cross_entropy", device="cpu")
+    config = fit_config(epochs=2, batch_size=4, lr=1e-2, loss="cross_entropy", device="cpu")
     first = fit(TinyNet(), TRAIN, VAL, 2, config, tmp_path)
     recorder = Recorder()
     model = TinyNet()
@@ -255,9 +253,9 @@ def test_a_finished_run_is_not_trained_again(tmp_path: Path) -> None:
 
 
 def test_resuming_with_changed_settings_is_an_error(tmp_path: Path) -> None:
-    fit(TinyNet(), TRAIN, VAL, 2, FitConfig(epochs=1, lr=1e-2, device="cpu"), tmp_path)
+    fit(TinyNet(), TRAIN, VAL, 2, fit_config(batch_size=4, epochs=1, lr=1e-2, device="cpu"), tmp_path)
     with pytest.raises(ValueError, match=r"last\.pt.*lr 0\.01 -> 0\.02"):
-        fit(TinyNet(), TRAIN, VAL, 2, FitConfig(epochs=1, lr=2e-2, device="cpu"), tmp_path)
+        fit(TinyNet(), TRAIN, VAL, 2, fit_config(batch_size=4, epochs=1, lr=2e-2, device="cpu"), tmp_path)
 
 
 def test_a_damaged_checkpoint_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -282,7 +280,7 @@ def test_only_trainable_parameters_reach_the_optimizer(tmp_path: Path) -> None:
     first_conv = model.body[0]
     first_conv.requires_grad_(False)
     frozen = first_conv.weight.clone()
-    fit(model, TRAIN, VAL, 2, FitConfig(epochs=1, lr=1e-2, device="cpu"), tmp_path)
+    fit(model, TRAIN, VAL, 2, fit_config(batch_size=4, epochs=1, lr=1e-2, device="cpu"), tmp_path)
     optimizer = load_checkpoint(tmp_path / LAST_CHECKPOINT)["optimizer"]
     assert len(optimizer["param_groups"][0]["params"]) == 2  # the last conv's weight and bias
     assert torch.equal(first_conv.weight, frozen)
@@ -327,7 +325,7 @@ def test_schedules_warm_up_then_hold_or_decay() -> None:
 def test_fit_follows_the_schedule_at_every_step_with_a_partial_last_batch(tmp_path: Path) -> None:
     """10 items in batches of 4 are 3 steps per epoch (the last of 2 items): warm-up over the 3 steps of
     epoch 1, then a half cosine over the 6 steps of epochs 2 and 3, read from the optimizer at each step."""
-    config = FitConfig(epochs=3, batch_size=4, lr=0.1, schedule="cosine", warmup_epochs=1,
+    config = fit_config(epochs=3, batch_size=4, lr=0.1, schedule="cosine", warmup_epochs=1,
                        loss="cross_entropy", seed=0, device="cpu")
     seen: list[float] = []
     hook = register_optimizer_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]["lr"]))
@@ -341,25 +339,20 @@ def test_fit_follows_the_schedule_at_every_step_with_a_partial_last_batch(tmp_pa
     assert [row["lr"] for row in result.history] == pytest.approx([warmup[0], cosine[0], cosine[3]])
 
 
-def test_defaults_are_the_papers_and_match_the_train_settings() -> None:
-    paper = TrainSettings().model_dump()
-    assert paper["batch_size"] == "paper"  # resolved per task by the stage, not by FitConfig
-    seeds = paper.pop("seeds")
-    paper.pop("lock_wait_seconds")  # the stage's, not the loop's
-    config = FitConfig(**{**paper, "batch_size": 4, "seed": seeds[0]})
-    assert config == FitConfig()
+def test_the_loop_s_settings_are_the_train_settings_each_declared_once() -> None:
+    loop = {field.name for field in fields(FitConfig)}
+    declared = set(TrainSettings.model_fields)
+    resolved = set(RESOLVED_PER_TRAINING.values())
+    assert loop - resolved == declared - set(RESOLVED_PER_TRAINING) - STAGE_ONLY, (
+        "every FitConfig field is a TrainSettings field (or resolved from one), and the other way round")
+    config = fit_config(batch_size=4)
     assert (config.lr, config.weight_decay, config.betas, config.epochs) == (1e-5, 0.01, (0.7, 0.999), 100)
     assert (config.loss, config.seed, config.schedule) == ("weighted_dice", 1234, "constant")
 
 
-def test_bad_settings_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match=r"batch_size='paper'"):
-        FitConfig(batch_size="paper")
-    with pytest.raises(ValueError, match=r"loss='dice2'.*losses: \['cross_entropy'"):
-        FitConfig(loss="dice2")
-    with pytest.raises(ValueError, match=r"betas=0.9"):
-        FitConfig(betas=0.9)
-    with pytest.raises(ValueError, match=r"warmup_epochs=5"):
-        FitConfig(epochs=2, warmup_epochs=5)
+def test_bad_settings_are_refused_by_the_settings_naming_the_field() -> None:
+    for bad in ({"loss": "dice2"}, {"betas": 0.9}, {"epochs": 2, "warmup_epochs": 5}, {"lr": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad)) if "warmup_epochs" not in bad else "warmup"):
+            fit_config(batch_size=4, **bad)
     with pytest.raises(ValueError, match="unknown device 'gpu0'"):
-        fit(TinyNet(), TRAIN, VAL, 2, FitConfig(device="gpu0"), Path("unused"))
+        fit(TinyNet(), TRAIN, VAL, 2, fit_config(batch_size=4, device="gpu0"), Path("unused"))

@@ -31,11 +31,13 @@ from training.data.raw_owner import data_origin
 from training.data.stats import class_counts
 from training.distributed import SINGLE_PROCESS, Distributed
 from training.errors import MissingInputError
-from training.evaluation import evaluate_with_mirrors
-from training.fit import RESUMABLE_CHANGES, EvaluationResult, FitConfig, FitResult, fit
+from training.evaluation import EvaluationResult, evaluate_with_mirrors
+from training.fit import FitResult, fit
+from training.fit_config import FitConfig
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.regime import get_regime
+from training.resume import RESUMABLE_CHANGES
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
 from training.stages.outputs import ARTIFACTS_DIR, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
@@ -113,10 +115,7 @@ def seed_run_dir(paths: ProjectPaths, task_key: str, model_key: str, seed: int) 
 
 def fit_config(train: TrainSettings, task: TaskSpec, seed: int) -> FitConfig:
     """The fit settings of one task and seed: batch size "paper" is the task's batch size in the paper."""
-    return FitConfig(epochs=train.epochs, batch_size=train.batch_size_for(task), lr=train.lr,
-                     weight_decay=train.weight_decay, betas=train.betas, warmup_epochs=train.warmup_epochs,
-                     schedule=train.schedule, loss=train.loss, seed=seed, num_workers=train.num_workers,
-                     device=train.device, batch_composition=train.batch_composition, regime=train.regime)
+    return FitConfig.of(train, batch_size=train.batch_size_for(task), seed=seed)
 
 
 def weights_source(settings: Settings, root: Path) -> str:
