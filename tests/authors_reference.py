@@ -3,12 +3,16 @@
 From ../shared/AUTHORS_CHECKPOINTS.md and the authors' published forward: the key layout of their state
 dicts (to write seeded random checkpoints), their input pipeline (numpy, Pillow, torchvision), and their
 forward as plain functions over a state dict: official DINOv2 blocks with the official position-embedding
-interpolation, loralib's LoRA, LINEAR, SETR-PUP, SETR-MLA, DPT and their U_Net.
+interpolation, loralib's LoRA, LINEAR, SETR-PUP, SETR-MLA, DPT and their U_Net. The forward is the eval-mode
+one; inside `batch_statistics()` every BatchNorm is the train-mode one (batch statistics, running ones
+updated in the state with momentum 0.1), what their `net.train()` epoch computes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -218,9 +222,23 @@ def _conv(state: dict[str, Tensor], prefix: str, x: Tensor, padding: int = 0) ->
     return F.conv2d(x, state[prefix + "weight"], state.get(prefix + "bias"), padding=padding)
 
 
+_BATCH_NORM = {"training": False}
+
+
+@contextmanager
+def batch_statistics() -> Iterator[None]:
+    """BatchNorm as in train mode while inside: the batch's statistics, the running ones updated in place."""
+    _BATCH_NORM["training"] = True
+    try:
+        yield
+    finally:
+        _BATCH_NORM["training"] = False
+
+
 def _bn_eval(state: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
     return F.batch_norm(x, state[prefix + "running_mean"], state[prefix + "running_var"],
-                        state[prefix + "weight"], state[prefix + "bias"], training=False, eps=1e-5)
+                        state[prefix + "weight"], state[prefix + "bias"], training=_BATCH_NORM["training"],
+                        momentum=0.1, eps=1e-5)
 
 
 def _double_conv_forward(state: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
