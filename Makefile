@@ -1,21 +1,29 @@
-# The project's front door: `make demo` runs the benchmark, `make test` runs the tests.
+# The project's front door: `make demo` runs the benchmark, `make test` runs the tests (and builds the docs).
 # Both install what they need into .venv first (pins from constraints.txt).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo browser-deps
+.PHONY: install test lint docs docs-serve demo browser-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,k8s]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,k8s,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# The documentation site (mkdocs.yml, docs/): every warning is an error, so a broken link or a reference to
+# code that moved fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8001
 
 # The browser suite (tests/browser, marker `browser`) drives Debian's Chromium through its driver; both are
 # installed here when missing (as root, else through sudo). Without them: `.venv/bin/pytest -m "not browser"`.
@@ -28,7 +36,7 @@ browser-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES); \
 	fi
 
-test: $(STAMP) lint browser-deps
+test: $(STAMP) lint docs browser-deps
 	$(VENV)/bin/pytest -q
 
 demo: $(STAMP)

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from training.accumulation import accumulate_gradients
-from training.distributed import Distributed
+from training.distributed.context import Distributed
 from training.fit import fit
 from training.fit_config import fit_config
 from training.losses import LOSSES, build_loss

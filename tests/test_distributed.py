@@ -15,14 +15,9 @@ import torch.multiprocessing as mp
 from tiny_models import TinySegmenter
 from torch.utils.data import Dataset
 
-from training.distributed import (
-    SINGLE_PROCESS,
-    PairedDistributedSampler,
-    ShardSampler,
-    from_environment,
-    main_process_run,
-    shutdown,
-)
+from training.distributed.context import SINGLE_PROCESS, from_environment, shutdown
+from training.distributed.sampler import PairedDistributedSampler, ShardSampler
+from training.distributed.tracking import main_process_run
 from training.fit import fit
 from training.fit_config import fit_config
 from training.losses import build_loss

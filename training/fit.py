@@ -37,7 +37,7 @@ from training.checkpoint import (
     trainable_state,
 )
 from training.device import autocast, resolve_device
-from training.distributed import SINGLE_PROCESS, Distributed
+from training.distributed.context import SINGLE_PROCESS, Distributed
 from training.errors import GeofmError
 from training.evaluation import evaluation_pass
 from training.fit_config import FitConfig

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from training.data.batching import mirror_pair_batches, training_batches
-from training.distributed import Distributed
+from training.distributed.context import Distributed
 from training.fit_config import FitConfig
 from training.regime import TrainingRegime
 

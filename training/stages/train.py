@@ -29,7 +29,7 @@ from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, 
 from training.data.prepare import read_stats
 from training.data.raw_owner import data_origin
 from training.data.stats import class_counts
-from training.distributed import SINGLE_PROCESS, Distributed
+from training.distributed.context import SINGLE_PROCESS, Distributed
 from training.errors import MissingInputError
 from training.evaluation import EvaluationResult, evaluate_with_mirrors
 from training.fit import FitResult, fit

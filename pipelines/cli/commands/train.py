@@ -9,7 +9,7 @@ from contextlib import ExitStack
 
 from pipelines.orchestration.devices import LockFileDevicePool
 from pipelines.tracking.store import BenchmarkStore
-from training.distributed import from_environment, shutdown
+from training.distributed.context import from_environment, shutdown
 from training.leases import lease_unless_reused
 from training.settings import Project
 from training.stages.training_stage import TrainingOutcome, run_training_stage
