@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from fault_projects import (
     TASK,
@@ -528,3 +529,73 @@ def test_repaired_prepared_data_trains_afresh(
     assert "reused" not in capsys.readouterr().out
     _, trainings = runs(store_of(root))
     assert [run.info.status for run in trainings] == ["FINISHED"]
+
+
+def _set(root: Path, path: str, value: object) -> None:
+    """Set the dotted `path` of `root/params.yaml` (a `profiles.demo...` path edits the profile)."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    *parents, key = path.split(".")
+    section = params
+    for parent in parents:
+        section = section[parent]
+    section[key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _write_empty(root: Path) -> None:
+    (root / "params.yaml").write_text("# nothing set\n")
+
+
+def _repeat_a_key(root: Path) -> None:
+    with (root / "params.yaml").open("a") as params:
+        params.write("train:\n  epochs: 3\n")
+
+
+def _unwritable_lease_dir(root: Path) -> None:
+    (root / "a-file").write_text("x\n")
+    _set(root, "orchestration.lease_dir", str(root / "a-file" / "devices"))
+
+
+BAD_SETTINGS = {
+    "infinite-lr": (lambda root: _set(root, "profiles.demo.train.lr", float("inf")), "train.lr"),
+    "boolean-batch-size": (lambda root: _set(root, "profiles.demo.train.batch_size", True),
+                           "train.batch_size"),
+    "boolean-epochs": (lambda root: _set(root, "profiles.demo.train.epochs", True), "train.epochs"),
+    "empty-file": (_write_empty, "empty"),
+    "repeated-key": (_repeat_a_key, "'train' is given twice"),
+    "reversed-percentiles": (lambda root: _set(root, "predict.amplitude.percentiles", [99.0, 1.0]),
+                             "predict.amplitude.percentiles"),
+    "reversed-target-range": (lambda root: _set(root, "predict.amplitude.target_range", [255.0, 0.0]),
+                              "predict.amplitude.target_range"),
+    "alias-v1": (lambda root: _set(root, "mlflow.best_alias", "v1"), "mlflow.best_alias"),
+    "alias-latest": (lambda root: _set(root, "mlflow.best_alias", "latest"), "mlflow.best_alias"),
+    "unknown-device": (lambda root: _set(root, "profiles.demo.train.device", "gpu9"), "train.device"),
+    "unknown-store": (lambda root: _set(root, "mlflow.tracking_uri", "bogus://x"), "mlflow.tracking_uri"),
+    "missing-weights": (lambda root: _set(root, "profiles.demo.model.weights", "/nonexist.pth"),
+                        "model.weights"),
+    "unwritable-lease-dir": (_unwritable_lease_dir, "orchestration.lease_dir"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+def test_a_bad_setting_is_refused_at_load_naming_its_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          case: str) -> None:
+    write_params(tmp_path, MODELS)
+    spoil, named = BAD_SETTINGS[case]
+    spoil(tmp_path)
+    status = main(["--root", str(tmp_path), "raw"])
+    line = error_line(capsys.readouterr().err, "raw")
+    assert status == 2 and named in line
+    assert any(word in line for word in ("allowed", "expected", "should")) or "." not in named
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_gpu_this_machine_lacks_is_refused_before_any_run(template: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    root = copy_project(template, tmp_path / "project")
+    absent = f"cuda:{torch.cuda.device_count()}"
+    edit_params(root, "train", device=absent)
+    status = main(["--root", str(root), "train", "--task", TASK, "--model", "unet"])
+    line = error_line(capsys.readouterr().err, "train")
+    assert status == 2 and f"train.device: {absent!r}" in line and "allowed here" in line
+    assert runs(store_of(root)) == ([], [])

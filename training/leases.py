@@ -38,8 +38,10 @@ def lease_unless_reused(stack: ExitStack, pool: DevicePool, settings: Settings, 
     """Lease a device from `pool` for the life of `stack` and make it current, unless every seed of
     `task` x `model` already finished identically (then nothing waits behind busy GPUs to be reused).
     Returns the store the training logs to (recording the device) and the device's label."""
+    from training.device_present import check_device_present
     from training.stages.training_stage import finished_already
 
+    check_device_present(settings.train.device)
     if finished_already(settings, root, task, model, store):
         return store, REUSED
     lease = stack.enter_context(pool.lease())

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from training.errors import GeofmError
 from training.lookup import unknown_key_message
+from training.settings.local_paths import local_path_problem
 from training.settings.schema import Settings
 
 PROFILE_SECTIONS = ("data", "model", "train")
@@ -102,13 +103,32 @@ def settings_from_mapping(raw: Mapping[str, Any], profile: str | None = None,
         raise SettingsError(_message(error, source)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping (YAML would keep the second "
+                    "silently): keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_params_file(path: str | Path) -> dict[str, Any]:
-    """The parsed YAML of `path`; a missing file or a syntax error names the file (and the line)."""
+    """The parsed YAML of `path`; a missing or empty file, a key given twice or a syntax error names the
+    file (and the line)."""
     path = Path(path)
     if not path.is_file():
         raise SettingsError(f"params file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        if raw is None:
+            raise SettingsError(f"{path}: the file is empty, so nothing is configured: copy the "
+                                "repository's params.yaml and edit it (README \"Configuration\")")
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -120,5 +140,10 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_settings(path: str | Path = "params.yaml", profile: str | None = None) -> Settings:
-    """The settings of `path` under `profile` (default: the file's own `profile` key)."""
-    return settings_from_mapping(read_params_file(path), profile, source=str(path))
+    """The settings of `path` under `profile` (default: the file's own `profile` key), with the paths they
+    name on this machine checked (relative to the file's folder, the project root)."""
+    settings = settings_from_mapping(read_params_file(path), profile, source=str(path))
+    problem = local_path_problem(settings, Path(path).resolve().parent)
+    if problem is not None:
+        raise SettingsError(f"{path}: {problem}")
+    return settings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from training.settings.base import Section, TaskKey
 
@@ -26,6 +26,13 @@ class AmplitudeSection(Section):
         None, description="range after mapping; null: the model's own (the record's [0, 255])")
     max_traces: int = Field(10_000, ge=1, description="traces sampled (seeded) to compute the percentiles")
     seed: int = Field(0, ge=0, description="seed of that sample")
+
+    @field_validator("percentiles", "target_range")
+    @classmethod
+    def _increasing(cls, pair: tuple[float, float] | None) -> tuple[float, float] | None:
+        if pair is not None and not pair[0] < pair[1]:
+            raise ValueError(f"expected [low, high] with low < high, got {list(pair)}")
+        return pair
 
 
 class SurveySection(Section):

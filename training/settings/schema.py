@@ -7,6 +7,7 @@ configuration table is generated from these classes (`training.settings.docs`), 
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -105,8 +106,9 @@ class TrainSettings(Section):
                                 "gradients of the micro-batches add up to the full batch's (exactly, also "
                                 "for the dice losses); null: the whole batch at once")
     lock_wait_seconds: float = Field(
-        0.0, ge=0, description="how long a training waits for another one training into the same checkpoint "
-                               "folder (0: refused at once, naming the folder; .inf: as long as it takes)")
+        0.0, ge=0, allow_inf_nan=True,
+        description="how long a training waits for another one training into the same checkpoint "
+                    "folder (0: refused at once, naming the folder; .inf: as long as it takes)")
 
     @field_validator("batch_size")
     @classmethod
@@ -114,6 +116,13 @@ class TrainSettings(Section):
         if value != "paper" and not (isinstance(value, int) and value > 0):
             raise ValueError(f"expected a positive integer or 'paper', got {value!r}")
         return value
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N")
+        return device
 
     @field_validator("seeds")
     @classmethod
@@ -140,6 +149,10 @@ class OutputSettings(Section):
                                  description="resumable training state, one folder per configuration")
 
 
+TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+"""URI schemes of the tracking stores MLflow knows (a plain path is a file store)."""
+
+
 class MlflowSettings(Section):
     """The MLflow tracking store, its artifacts and the alias of each model's best version."""
 
@@ -150,6 +163,25 @@ class MlflowSettings(Section):
     best_alias: str = Field("best", min_length=1, description="alias on the best version of each model")
     ui_url: str = Field("http://127.0.0.1:5000", min_length=1,
                         description="the MLflow UI the run links (Dagster metadata, CLI) point to")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _known_store(cls, uri: str) -> str:
+        scheme = uri.partition("://")[0].split("+")[0] if "://" in uri else ""
+        if scheme and scheme not in TRACKING_SCHEMES:
+            allowed = ", ".join(f"{name}://..." for name in TRACKING_SCHEMES)
+            raise ValueError(f"unknown tracking store scheme {scheme!r} in {uri!r}; allowed: a folder "
+                             f"path or {allowed}")
+        return uri
+
+    @field_validator("best_alias")
+    @classmethod
+    def _allowed_alias(cls, alias: str) -> str:
+        reserved = alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias)
+        if reserved or not re.fullmatch(r"[\w\-]+", alias):
+            raise ValueError(f"{alias!r} cannot be an MLflow alias; allowed: letters, digits, _ and -, "
+                             "except `latest` and `v<number>` (MLflow reserves them)")
+        return alias
 
 
 class Settings(Section):

@@ -21,7 +21,8 @@ import pandas as pd
 
 from training.atomic import remove_stale_in, write_atomic
 from training.callbacks import FitCallback
-from training.distributed import SINGLE_PROCESS, Distributed
+from training.device_present import check_device_present
+from training.distributed.context import SINGLE_PROCESS, Distributed
 from training.distributed.tracking import main_process_run
 from training.figures import HISTORY_FIGURE, history_figure
 from training.locking import checkpoint_lock
@@ -145,6 +146,7 @@ def run_training_stage(settings: Settings, root: Path, task_key: str, model_key:
     """Train `task_key` x `model_key` once per seed (see the module's docstring) and write the summary.
     Under torchrun (`distributed`) every process trains; the main process alone locks, logs, registers
     and writes, and gets the outcome (the others None)."""
+    check_device_present(settings.train.device)
     seeds = [_train_seed(settings, root, task_key, model_key, seed, store, launcher, callbacks, distributed)
              for seed in settings.train.seeds]
     if not distributed.is_main:
