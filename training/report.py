@@ -1,14 +1,23 @@
-"""The benchmark's two result tables (mIoU and mPA, networks x tasks), set beside the paper's numbers.
+"""The benchmark's result tables (networks x tasks): our headline under the pooled protocol, and the
+scores of the paper's protocol beside the paper's numbers.
 
 Rows and columns follow the seed README of arXiv 2408.12396: networks Unet, DINOv2-LINEAR, -PUP, -DPT,
 -MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault. Our tables always hold the full
 grid, so a cell we did not run is NaN and its paper number still shows in the markdown.
+
+Each table says its protocol (`training.metrics`): `miou`/`mpa` are pooled (one confusion matrix over the
+unmirrored test sections), our headline, and stand alone; `authors_miou`/`authors_mpa` are the paper's
+(per-batch means over batches of the paper's size, each section with its mirror), and only they carry the
+paper's number in brackets, so a paper number is never set beside a score of another protocol. What else
+separates our run from the authors' computation (the settings) is listed under those tables
+(`PAPER_NOTES`, filled by the report stage).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -51,9 +60,34 @@ PAPER_MPA = _paper_table([
     [0.8975, 0.9383, 0.7476, 0.9222, 0.8195],
 ])
 
-# table key -> (markdown title, the paper's table); each also has a `<key>_std` table over the seeds.
-METRIC_TABLES = {"miou": ("mIoU", PAPER_MIOU), "mpa": ("mPA", PAPER_MPA)}
+POOLED = ("pooled: one confusion matrix over every pixel of the unmirrored test sections (our headline; "
+          "the paper's numbers use another protocol and are in the paper-protocol tables)")
+PAPER_PROTOCOL = ("the paper's: the mean over test batches of the paper's size, each section with its "
+                  "mirror, of each batch's mIoU (torchmetrics, macro) or mPA (a class absent from the batch "
+                  "counts 0); in brackets the paper's number, same protocol")
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """How one result table is titled and scored, and the paper's table set beside it (None: stands alone,
+    its protocol is not the paper's)."""
+
+    title: str
+    protocol: str
+    paper: pd.DataFrame | None
+
+
+# table key (a metrics.json score) -> its table; each also has a `<key>_std` table over the seeds.
+METRIC_TABLES = {
+    "miou": MetricTable("mIoU (pooled)", POOLED, None),
+    "mpa": MetricTable("mPA (pooled)", POOLED, None),
+    "authors_miou": MetricTable("mIoU, the paper's protocol, beside the paper", PAPER_PROTOCOL, PAPER_MIOU),
+    "authors_mpa": MetricTable("mPA, the paper's protocol, beside the paper", PAPER_PROTOCOL, PAPER_MPA),
+}
 STD_SUFFIX = "_std"
+PAPER_NOTES = "paper_notes"
+"""Key of `DataFrame.attrs` on a paper-protocol table: lines saying what else differs from the authors'
+computation (they travel with the tables to every place that renders them)."""
 
 
 def _network_row(network: str) -> str:
@@ -75,9 +109,11 @@ def _row_labels(modes: list[str]) -> dict[tuple[str, str | None], str]:
     return labels
 
 
-def benchmark_tables(results: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Our mIoU and mPA tables from per-run results (dicts with task, network, mode, miou, mpa and, over
-    several seeds, miou_std and mpa_std), and the two std tables (NaN where a cell had one seed)."""
+def benchmark_tables(results: Iterable[Mapping[str, Any]],
+                     paper_notes: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+    """One table per `METRIC_TABLES` key from per-run results (dicts with task, network, mode, the keys and,
+    over several seeds, `<key>_std`), and their std tables (NaN where a cell had one seed). `paper_notes`:
+    what separates the runs from the authors' computation, kept with the paper-protocol tables."""
     results = list(results)
     modes = sorted({str(r["mode"]) for r in results if r["network"] not in MODE_FREE_NETWORKS})
     labels = _row_labels(modes)
@@ -95,8 +131,10 @@ def benchmark_tables(results: Iterable[Mapping[str, Any]]) -> dict[str, pd.DataF
         for key, table in tables.items():
             value = result.get(key)
             table.loc[row, column] = math.nan if value is None else float(value)
-    for table in tables.values():
+    for key, table in tables.items():
         table.index.name = "Network"
+        if key in METRIC_TABLES and METRIC_TABLES[key].paper is not None:
+            table.attrs[PAPER_NOTES] = list(paper_notes)
     return tables
 
 
@@ -110,12 +148,12 @@ def _cell(ours: float, std: float, paper: float | None) -> str:
     return text if paper is None else f"{text} (paper {paper:.4f})"
 
 
-def _beside_paper(table: pd.DataFrame, std: pd.DataFrame | None, paper: pd.DataFrame) -> pd.DataFrame:
-    """`table` as strings, each cell "mean ± std (paper X)" (the std over seeds, where there were several;
-    the paper's number where it published one)."""
+def _cells(table: pd.DataFrame, std: pd.DataFrame | None, paper: pd.DataFrame | None) -> pd.DataFrame:
+    """`table` as strings, each cell "mean ± std" (the std over seeds, where there were several) and, with
+    `paper`, "(paper X)" where the paper published a number."""
     cells = pd.DataFrame("", index=table.index, columns=table.columns)
     for label in table.index:
-        paper_row = _paper_row(label, paper)
+        paper_row = None if paper is None else _paper_row(label, paper)
         for column in table.columns:
             published = paper.loc[paper_row, column] if paper_row and column in paper.columns else None
             spread = math.nan if std is None else float(std.loc[label, column])
@@ -123,12 +161,22 @@ def _beside_paper(table: pd.DataFrame, std: pd.DataFrame | None, paper: pd.DataF
     return cells
 
 
+def _protocol_row(cells: pd.DataFrame, metric: MetricTable) -> pd.DataFrame:
+    """`cells` under a first row that names each column's protocol, in the table itself."""
+    protocol = "pooled" if metric.paper is None else "per-batch (ours and paper)"
+    header = pd.DataFrame([[protocol] * len(cells.columns)], index=["Protocol"], columns=cells.columns)
+    return pd.concat([header, cells])
+
+
 def tables_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
-    """The mIoU and mPA tables as markdown, titled, with the paper's number beside ours in each cell."""
+    """Every `METRIC_TABLES` table as markdown: titled, its protocol said above it and in its first row;
+    the paper's number beside ours only where the protocols agree, with what else differs listed below."""
     sections = []
-    for key, (title, paper) in METRIC_TABLES.items():
+    for key, metric in METRIC_TABLES.items():
         if key not in tables:
             raise KeyError(f"benchmark tables: missing the {key!r} table (have {', '.join(tables)})")
-        std = tables.get(f"{key}{STD_SUFFIX}")
-        sections.append(f"## {title}\n\n{_beside_paper(tables[key], std, paper).to_markdown()}\n")
+        cells = _protocol_row(_cells(tables[key], tables.get(f"{key}{STD_SUFFIX}"), metric.paper), metric)
+        notes = "".join(f"\n- {note}" for note in tables[key].attrs.get(PAPER_NOTES, ()))
+        sections.append(f"## {metric.title}\n\nProtocol: {metric.protocol}.\n\n{cells.to_markdown()}\n"
+                        + (f"\nBeside the paper:{notes}\n" if notes else ""))
     return "\n".join(sections)

@@ -1,4 +1,5 @@
-"""Stage `report`: every configured run's metrics.json gathered into the paper's two tables."""
+"""Stage `report`: every configured run's metrics.json gathered into the benchmark's tables: the pooled
+headline, and the paper's protocol beside the paper with what else differs from the authors' computation."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from pathlib import Path
 import pandas as pd
 
 from training.atomic import remove_stale_in, write_atomic
+from training.authors_code import paper_differences
 from training.errors import MissingInputError
-from training.report import benchmark_tables, tables_markdown
+from training.report import METRIC_TABLES, STD_SUFFIX, benchmark_tables, tables_markdown
 from training.settings import ProjectPaths, Settings
 from training.stages.outputs import METRICS_FILE
 
 
 @dataclass(frozen=True)
 class Report:
-    """The benchmark tables (miou, mpa), as markdown beside the paper, and the runs that were missing."""
+    """The benchmark tables (`training.report.METRIC_TABLES` and their std), as markdown, and the runs
+    that were missing."""
 
     tables: dict[str, pd.DataFrame]
     markdown: str
@@ -25,7 +28,7 @@ class Report:
 
 
 def build_report(settings: Settings, root: Path) -> Report:
-    """Collect every configured run's metrics.json into the two tables and write them to the reports dir."""
+    """Collect every configured run's metrics.json into the tables and write them to the reports dir."""
     paths = ProjectPaths.of(settings, root)
     remove_stale_in(paths.reports_dir)
     results, missing = [], []
@@ -36,11 +39,11 @@ def build_report(settings: Settings, root: Path) -> Report:
                 missing.append(f"{task_key}/{model_key}")
                 continue
             metrics = json.loads(path.read_text())
-            results.append({key: metrics.get(key) for key in ("task", "network", "mode", "miou", "mpa",
-                                                                "miou_std", "mpa_std")})
+            scores = [*METRIC_TABLES, *(f"{key}{STD_SUFFIX}" for key in METRIC_TABLES)]
+            results.append({key: metrics.get(key) for key in ("task", "network", "mode", *scores)})
     if not results:
         raise MissingInputError(f"no trained model's {METRICS_FILE} under {paths.runs_dir}: train first")
-    tables = benchmark_tables(results)
+    tables = benchmark_tables(results, paper_differences(settings))
     markdown = tables_markdown(tables)
     write_atomic(paths.reports_dir / "benchmark.md", markdown)
     for key, table in tables.items():
