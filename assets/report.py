@@ -1,4 +1,5 @@
-"""The benchmark report: mIoU and mPA tables (networks x tasks) beside the paper's published numbers."""
+"""The benchmark report: mIoU and mPA tables (networks x tasks), pooled (our headline) and under the paper's
+protocol beside the paper's published numbers (`training.report`)."""
 
 import dagster as dg
 
@@ -19,7 +20,9 @@ def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefin
     )
     def benchmark_report(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project],
                          mlflow: dg.ResourceParam[ReportStore]) -> dg.MaterializeResult:
-        """Both tables as markdown (ours, the paper's in brackets); also logged on the MLflow parent run."""
+        """The tables as markdown, each naming its protocol; the paper's numbers in brackets beside our scores
+        of its protocol, with what else separates the runs from the authors'; also logged on the MLflow
+        parent run."""
         settings = project.settings
         report = build_report(settings, project.root)
         if report.missing:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli.main import main
-from training.comparison import compare, flatten
+from training.comparison import compare, flatten, protocol
 
 PARAMS = """profile: demo
 tasks: [salt, das]
@@ -129,3 +129,12 @@ def test_new_scores_are_listed_without_failing() -> None:
     measured = {"salt/unet": {**reference["salt/unet"], "fwiou": 0.4}}
     differences = compare(reference, measured)
     assert [(d.metric, d.status) for d in differences if d.status != "ok"] == [("fwiou", "new")]
+
+
+def test_each_compared_score_names_its_protocol(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert [protocol(name) for name in ("miou", "per_seed[1234].mpa", "miou_std", "per_class_iou[2]",
+                                        "authors_miou", "per_seed[7].authors_mpa_std", "best_val_miou")] == [
+        "pooled", "pooled", "pooled", "pooled", "paper", "paper", "-"]
+    write_run(project, "das", "unet", miou=0.51)
+    compare_command(project)
+    assert "| das/unet | miou | 0.5000 | 0.5100 | +0.0100 | ok | pooled |" in capsys.readouterr().out

@@ -79,12 +79,14 @@ def test_metadata_shows_card_metrics_and_run_link(materialized) -> None:
 def test_report_holds_our_numbers_beside_the_papers(materialized) -> None:
     root, _, instance, _ = materialized
     tables = _latest(instance, "benchmark_report")["tables"].value
+    paper_protocol = tables.split("## mIoU, the paper's protocol")[1]
     for task in TASKS:
         for model, row in (("unet", "Unet"), ("linear-lora", "DINOv2-LINEAR")):
-            miou = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())["miou"]
-            line = next(line for line in tables.splitlines() if line.startswith(f"| {row} "))
+            miou = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())["authors_miou"]
+            line = next(line for line in paper_protocol.splitlines() if line.startswith(f"| {row} "))
             assert f"{miou:.4f} (paper" in line, (task, model, line)
-    assert "Seismic Facies" in tables and "— (paper 0.5490)" in tables
+    assert "Seismic Facies" in tables and "— (paper 0.5490)" in paper_protocol
+    assert "Beside the paper:" in paper_protocol  # what separates the demo from the authors' computation
 
 
 def test_registered_models_load_by_alias_and_predict_a_raw_section(materialized) -> None:
@@ -99,3 +101,18 @@ def test_registered_models_load_by_alias_and_predict_a_raw_section(materialized)
             logits = loaded(torch.from_numpy(section)[None, None])
         assert logits.shape == (1, task.num_classes, *task.shape)
         assert torch.isfinite(logits).all()
+
+
+def test_the_baseline_check_judges_the_test_miou_the_stage_wrote(materialized) -> None:
+    """The asset hands the check each score under its own name: a swap of test and validation mIoU fails."""
+    root, _, instance, _ = materialized
+    key = dg.AssetCheckKey(dg.AssetKey("trained_model"), BEATS_BASELINE)
+    judged = {}
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=100):
+        evaluation = record.event.dagster_event.event_specific_data
+        judged[(evaluation.metadata["task"].value, evaluation.metadata["model"].value)] = evaluation.metadata
+    assert set(judged) == {(task, model) for task in TASKS for model in MODELS}
+    for (task, model), metadata in judged.items():
+        metrics = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())
+        assert metadata["test_miou"].value == round(metrics["miou"], 4)
+        assert metadata["val_miou"].value == round(metrics["best_val_miou"], 4)

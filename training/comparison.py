@@ -5,7 +5,8 @@ Prepared data is bit-identical on every machine, trainings are not: another CPU'
 sums differently and the small differences grow over the epochs. A reference therefore holds the scores of
 one run of a profile, and a rerun elsewhere agrees with it within a tolerance (README "Reproducibility").
 Every number of a run's metrics.json is compared, by a flat name (`per_seed[1234].miou`), except the ones
-named in `NOT_COMPARED`; a score that is null (the std of one seed) must be null in both.
+named in `NOT_COMPARED`; a score that is null (the std of one seed) must be null in both. The table names
+each score's protocol (`protocol`): pooled, our headline, or the paper's.
 """
 
 from __future__ import annotations
@@ -116,15 +117,29 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+POOLED_SCORES = frozenset({"miou", "mpa", "overall_accuracy", "fwiou", "per_class_iou",
+                           "majority_baseline_miou"})
+
+
+def protocol(metric: str) -> str:
+    """The protocol a flat score name was computed by: `pooled` (our headline), `paper` (the authors'
+    per-batch means, the ones set beside the paper's numbers), or `-` (the selection score, curves)."""
+    name = metric.rsplit(".", 1)[-1].split("[")[0].removesuffix("_std")
+    if name.startswith("authors_"):
+        return "paper"
+    return "pooled" if name in POOLED_SCORES else "-"
+
+
 def difference_table(differences: list[Difference]) -> str:
     """A markdown table of the scores that are not identical (every failure among them)."""
-    rows = ["| run | metric | reference | measured | difference | status |", "|---|---|---:|---:|---:|---|"]
+    rows = ["| run | metric | reference | measured | difference | status | protocol |",
+            "|---|---|---:|---:|---:|---|---|"]
     for d in differences:
         if d.status == "ok" and d.delta in (None, 0.0):
             continue
         delta = "" if d.delta is None else f"{d.delta:+.4f}"
         rows.append(f"| {d.run} | {d.metric} | {_number(d.reference)} | {_number(d.measured)} | {delta} | "
-                    f"{d.status} |")
+                    f"{d.status} | {protocol(d.metric)} |")
     return "\n".join(rows)
 
 
