@@ -10,7 +10,8 @@ Points:
 - `after-checkpoint`: right after epoch 1's checkpoint is written, before the tracker hears of epoch 1;
 - `after-logging`: right after the run's model is logged to MLflow, before scores, files and registration;
 - `while-staging`: with the run's artifacts half staged (the prediction figure written, not yet renamed);
-- `after-registration`: right after the model version is created, before the best alias is set.
+- `after-registration`: right after the model version is created, before the best alias is set;
+- `while-predicting`: `geofm predict` with its first slice of classes written to the temporary output.
 """
 
 from __future__ import annotations
@@ -74,7 +75,11 @@ def install(point: str) -> None:
         train.prediction_figure = _after(train.prediction_figure)
     elif point == "after-registration":
         store.BenchmarkStore._register = staticmethod(_after(store.BenchmarkStore._register))
+    elif point == "while-predicting":
+        from training.survey import outputs
+
+        outputs.NpyOutput.write = _after(outputs.NpyOutput.write)
     else:
         raise ValueError(f"unknown kill point {point!r}; known: mid-epoch, after-checkpoint, after-logging, "
-                         "while-staging, after-registration")
+                         "while-staging, after-registration, while-predicting")
 

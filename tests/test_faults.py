@@ -11,6 +11,7 @@ importing). Independent scenarios run side by side to keep the module short (abo
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -34,6 +35,7 @@ import pytest
 import torch
 import yaml
 from fault_projects import (
+    ENVIRONMENT,
     TASK,
     UMASK,
     Finished,
@@ -52,6 +54,7 @@ from fault_projects import (
     wait_all,
     write_params,
 )
+from tiny_benchmark import REPO
 from zenodo_standin import ZenodoStandin, route_zenodo_to
 
 from pipelines.cli.main import main
@@ -599,3 +602,114 @@ def test_a_gpu_this_machine_lacks_is_refused_before_any_run(template: Path, tmp_
     line = error_line(capsys.readouterr().err, "train")
     assert status == 2 and f"train.device: {absent!r}" in line and "allowed here" in line
     assert runs(store_of(root)) == ([], [])
+
+
+def test_ctrl_c_during_a_training_says_a_rerun_resumes(template: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       single_torch_thread: None) -> None:
+    from training import fit
+
+    root = copy_project(template, tmp_path / "project")
+    train_epoch = fit._train_epoch
+
+    def interrupted_at_epoch_2(*args: object, **kwargs: object) -> object:
+        if args[7] == 2:  # (model, loader, loss_fn, optimizer, scheduler, num_classes, device, epoch, ...)
+            raise KeyboardInterrupt
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "_train_epoch", interrupted_at_epoch_2)
+    status = main(["--root", str(root), *train_arguments("unet")])
+    line = error_line(capsys.readouterr().err, "train")
+    assert status == 130 and "interrupted" in line and "resume" in line
+    monkeypatch.setattr(fit, "_train_epoch", train_epoch)
+    assert main(["--root", str(root), *train_arguments("unet")]) == 0
+    _, trainings = runs(store_of(root))
+    assert [run.info.status for run in trainings] == ["FINISHED"]
+
+
+def test_a_closed_standard_output_is_one_sentence(template: Path, tmp_path: Path) -> None:
+    root = copy_project(template, tmp_path / "project")
+    command = " ".join(geofm(root, "prepare", "--task", TASK))
+    done = subprocess.run(["bash", "-c", f"{command} | true; exit ${{PIPESTATUS[0]}}"], cwd=REPO,
+                          env={**os.environ, **ENVIRONMENT}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 141
+    line = error_line(done.stderr, "prepare")
+    assert line == "geofm prepare: standard output was closed before all was printed"
+
+
+def test_a_full_disk_under_checkpoints_is_one_sentence(template: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       single_torch_thread: None) -> None:
+    from training import fit
+
+    root = copy_project(template, tmp_path / "project")
+
+    def full(state: object, path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fit, "save_atomic", full)
+    status = main(["--root", str(root), *train_arguments("unet")])
+    line = error_line(capsys.readouterr().err, "train")
+    assert status == 2 and "No space left on device" in line and str(root / "checkpoints") in line
+
+
+def test_a_read_only_store_is_one_sentence(world_readable_project: Path) -> None:
+    root = world_readable_project
+    _set(root, "orchestration.lease_dir", "")  # the leases in the user's temporary folder
+    import pipelines.cli.commands.train  # noqa: F401 (imported here: the child's user cannot read /root)
+    subprocess.run(["chmod", "-R", "a+w", str(root)], check=True)  # all writable but the store
+    subprocess.run(["chmod", "-R", "a-w", str(root / "mlflow")], check=True)
+    nobody = 65534 if os.geteuid() == 0 else None
+    log = root.parent / "train.log"
+    process = fork_geofm(root, train_arguments("unet"), log, user=nobody)
+    finished = wait_all({"train": (process, log)})["train"]
+    line = error_line(finished.output, "train")
+    assert finished.status == 2 and str(root / "mlflow") in line
+
+
+BAD_IMPORTS = {"garbage": b"not a checkpoint at all\n" * 10, "empty": b""}
+
+
+@pytest.mark.parametrize("content", list(BAD_IMPORTS))
+def test_an_unreadable_checkpoint_to_import_opens_no_run(
+        trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str) -> None:
+    checkpoint = tmp_path / f"{content}.pth"
+    checkpoint.write_bytes(BAD_IMPORTS[content])
+    before = len(runs(store_of(trained.root))[1])
+    status = main(["--root", str(trained.root), "import", "--task", TASK, "--model", "unet",
+                   "--checkpoint", str(checkpoint)])
+    line = error_line(capsys.readouterr().err, "import")
+    assert status == 2 and str(checkpoint) in line
+    assert len(runs(store_of(trained.root))[1]) == before
+
+
+def test_predict_refuses_a_zero_byte_npy_a_negative_shape_and_a_folder_as_output(
+        trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "zero.npy").write_bytes(b"")
+    np.linspace(0, 255, 40 * 40, dtype=np.float32).tofile(tmp_path / "section.dat")
+    np.save(tmp_path / "ok.npy", np.linspace(0, 255, 28 * 28, dtype=np.float32).reshape(28, 28))
+    (tmp_path / "folder").mkdir()
+    cases = [(["--input", str(tmp_path / "zero.npy"), "--output", str(tmp_path / "a.npy")], "zero.npy"),
+             (["--input", str(tmp_path / "section.dat"), "--shape", "-40", "-40", "--output",
+               str(tmp_path / "b.npy")], "-40"),
+             (["--input", str(tmp_path / "ok.npy"), "--output", str(tmp_path / "folder")], "folder")]
+    for arguments, named in cases:
+        status = main(["--root", str(trained.root), *PREDICT, *arguments])
+        line = error_line(capsys.readouterr().err, "predict")
+        assert status == 2 and named in line
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder", "ok.npy", "section.dat", "zero.npy"]
+
+
+def test_a_killed_prediction_leaves_nothing_after_a_rerun(trained: Trained, tmp_path: Path) -> None:
+    survey = tmp_path / "survey.npy"
+    np.save(survey, np.linspace(0, 255, 3 * 28 * 28, dtype=np.float32).reshape(3, 28, 28))
+    out = tmp_path / "out"
+    arguments = [*PREDICT, "--input", str(survey), "--output", str(out / "classes.npy")]
+    log = tmp_path / "predict.log"
+    killed = wait_all({"predict": (fork_geofm(trained.root, arguments, log, kill_point="while-predicting"),
+                                   log)})["predict"]
+    assert killed.status == -signal.SIGKILL and [path.name for path in out.iterdir()] != []
+    assert main(["--root", str(trained.root), *arguments]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["classes.json", "classes.npy"]

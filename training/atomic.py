@@ -173,6 +173,13 @@ def _rename(source: Path, destination: Path, target: Path) -> None:
         raise _not_writable(target, error) from error
 
 
+def temporary_file_for(target: Path) -> Path:
+    """A fresh temporary sibling name for a file written in place of `target`, after removing the ones
+    killed writers left: a writer that renames it into place itself (e.g. a memory-mapped array)."""
+    remove_stale_staging(Path(target))
+    return _sibling(Path(target), TEMPORARY)
+
+
 def write_atomic_with(path: Path, write: Callable[[BinaryIO], object], *, sweep: bool = True) -> None:
     """Call `write` on a new temporary sibling of `path`, flush it to disk, then rename it into place: `path`
     is always either its old or its complete new content. On any error the temporary file is removed.

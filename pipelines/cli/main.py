@@ -5,6 +5,7 @@ segments a section of your own with a logged model."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -67,9 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED, PIPE_CLOSED = 130, 141
+"""Exit statuses of Ctrl-C and of a closed standard output, as a shell reports those signals (128 + n)."""
+FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+"""Errors of a file system that refuses a write: the user can act on them (free space, permissions)."""
+
+
+def _close_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; an error the user can fix (a `GeofmError`) ends with its one-sentence message and
-    status 2. Any other exception is a bug: it keeps its traceback."""
+    """Run one command; an error the user can fix (a `GeofmError`, a full or read-only disk) ends with its
+    one-sentence message and status 2, Ctrl-C with 130 and a closed standard output (`| head`) with 141.
+    Any other exception is a bug: it keeps its traceback."""
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     # MLflow's notices (database set-up, pickled models) would break the progress bars.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -80,5 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         command_module(args.command).run(args, project)
     except GeofmError as error:
         print(f"geofm {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"geofm {args.command}: interrupted; run the same command again to resume where it stopped",
+              file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        _close_stdout()
+        print(f"geofm {args.command}: standard output was closed before all was printed", file=sys.stderr)
+        return PIPE_CLOSED
+    except OSError as error:
+        if error.errno not in FULL_OR_READ_ONLY:
+            raise
+        print(f"geofm {args.command}: cannot write {error.filename or 'an output'}: {error.strerror}; free "
+              "space or make the folder writable, then run the same command again", file=sys.stderr)
         return 2
     return 0

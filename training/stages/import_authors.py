@@ -11,7 +11,7 @@ from training.catalog import parse_model_key
 from training.data.dataset import PreparedDataset
 from training.errors import MissingInputError
 from training.evaluation import evaluate_with_mirrors
-from training.models import merge_lora
+from training.models import RawSectionModel, merge_lora
 from training.models.authors import load_authors_checkpoint
 from training.settings import ProjectPaths, Settings
 from training.tracking import ModelRef, Tracker
@@ -43,15 +43,22 @@ def import_id(checkpoint: Path, lora: Path | None) -> str:
     return f"import-{digest.hexdigest()[:12]}"
 
 
-def import_authors_model(settings: Settings, root: Path, task_key: str, model_key: str, checkpoint: Path,
-                         tracker: Tracker, lora: Path | None = None,
-                         lora_in_weights: bool = False) -> ImportedModel:
-    """Load `checkpoint` (and its LoRA file) as the geofm `model_key` for `task_key`, score it on the
-    prepared validation and test splits (pooled, and the authors' per-batch protocol) and log it."""
+def load_import(settings: Settings, task_key: str, model_key: str, checkpoint: Path, lora: Path | None = None,
+                lora_in_weights: bool = False) -> RawSectionModel:
+    """`checkpoint` (and its LoRA file) read and checked as the geofm `model_key` for `task_key`: called
+    before a run is opened, so that an unreadable file opens none."""
     task, model_id = settings.task(task_key), parse_model_key(model_key)
-    model = load_authors_checkpoint(Path(checkpoint), model_id.network, task, finetune=model_id.mode,
-                                    lora_path=lora, encoder=settings.model.encoder,
-                                    lora_in_weights=lora_in_weights)
+    return load_authors_checkpoint(Path(checkpoint), model_id.network, task, finetune=model_id.mode,
+                                   lora_path=lora, encoder=settings.model.encoder,
+                                   lora_in_weights=lora_in_weights)
+
+
+def import_authors_model(settings: Settings, root: Path, task_key: str, model_key: str,
+                         model: RawSectionModel, checkpoint: Path, tracker: Tracker, lora: Path | None = None,
+                         lora_in_weights: bool = False) -> ImportedModel:
+    """Score the loaded `model` (`load_import`) on the prepared validation and test splits (pooled, and the
+    authors' per-batch protocol) and log it."""
+    task, model_id = settings.task(task_key), parse_model_key(model_key)
     prepared = ProjectPaths.of(settings, root).prepared_dir
     device = settings.train.device
     test = evaluate_with_mirrors(model, PreparedDataset(prepared, task.key, "test"), task.num_classes,

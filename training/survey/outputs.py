@@ -11,6 +11,7 @@ import numpy as np
 import segyio
 import segyio.tools
 
+from training.atomic import temporary_file_for
 from training.survey.segy import SegySurvey
 from training.survey.volumes import Axis, SurveyFileError, cube_view, slice_cells
 
@@ -43,8 +44,9 @@ def refuse_unsafe_outputs(source: Path, outputs: Iterable[Path], *, overwrite: b
 
 
 def temporary_sibling(path: Path) -> Path:
-    """The hidden file beside `path` an output is written to before it is renamed to `path`."""
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+    """The hidden file beside `path` an output is written to before it is renamed to `path` (those a killed
+    prediction left are removed first)."""
+    return temporary_file_for(path)
 
 
 class NpyOutput:

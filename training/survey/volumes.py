@@ -112,8 +112,8 @@ def open_npy(path: Path) -> ArraySurvey:
 
     try:
         array = open_array()
-    except ValueError as error:
-        raise SurveyFileError(f"{path}: not a NumPy array file ({error})") from error
+    except (ValueError, EOFError) as error:  # EOFError: an empty file
+        raise SurveyFileError(f"{path}: not a NumPy array file ({error or 'the file is empty'})") from error
     return _array_survey(path, open_array, array)
 
 
@@ -122,6 +122,9 @@ def open_dat(path: Path, shape: tuple[int, ...] | None) -> ArraySurvey:
     if shape is None or len(shape) not in (2, 3):
         raise SurveyFileError(f"{path}: a raw .dat file has no header; give its shape: (samples, traces) for "
                               "a section or (inlines, crosslines, samples) for a volume")
+    if min(shape) < 1:
+        raise SurveyFileError(f"{path}: --shape {' '.join(map(str, shape))}: every size must be a positive "
+                              "number of samples, traces or lines")
     expected = int(np.prod(shape)) * INPUT_DTYPE.itemsize
     size = path.stat().st_size
     if size != expected:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
-from training.stages.import_authors import import_authors_model, import_id
+from training.stages.import_authors import import_authors_model, import_id, load_import
 
 
 def run(args: argparse.Namespace, project: Project) -> None:
@@ -16,9 +16,10 @@ def run(args: argparse.Namespace, project: Project) -> None:
     store = BenchmarkStore.for_project(settings.mlflow, project.root)
     checkpoint, lora = Path(args.checkpoint), Path(args.lora) if args.lora else None
     identity = import_id(checkpoint, lora)
+    model = load_import(settings, args.task, args.model, checkpoint, lora, args.lora_in_weights)
     with store.training_run(settings, args.task, args.model, "import", identity, seed=0) as tracker:
-        imported = import_authors_model(settings, project.root, args.task, args.model, checkpoint, tracker,
-                                        lora=lora, lora_in_weights=args.lora_in_weights)
+        imported = import_authors_model(settings, project.root, args.task, args.model, model, checkpoint,
+                                        tracker, lora=lora, lora_in_weights=args.lora_in_weights)
     published = store.publish(tracker.run_id, imported.model_ref.uri, args.task, args.model,
                               imported.val_miou)
     print(f"imported {checkpoint} as {published.model.uri}: test mIoU {imported.miou:.4f}, mPA "

@@ -41,7 +41,8 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise AuthorsCheckpointError(f"cannot read authors' checkpoint {path}: {error}") from error
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]  # torch's first line
+        raise AuthorsCheckpointError(f"cannot read authors' checkpoint {path}: {reason}") from error
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AuthorsCheckpointError(f"authors' checkpoint {path} is not a state dict (names -> tensors)")
     return dict(state)
