@@ -5,13 +5,14 @@ computation under the paper-protocol tables."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from training.authors_code import AUTHORS_CODE, paper_differences
 from training.report import NETWORK_ROWS, PAPER_MIOU, PAPER_MPA, benchmark_tables, tables_markdown
-from training.settings import load_settings
+from training.settings import Settings, load_settings
 
 ROWS = ["Unet", "DINOv2-LINEAR", "DINOv2-PUP", "DINOv2-DPT", "DINOv2-MLA"]
 COLUMNS = ["Seismic Facies", "Seismic Geobody", "Crater", "DAS", "Deep Fault"]
@@ -139,3 +140,18 @@ def test_bad_results_are_named() -> None:
         benchmark_tables([_result("salt", "mla", "lora", 0.5, 0.5), _result("salt", "mla", "lora", 0.6, 0.6)])
     with pytest.raises(KeyError, match="missing the 'mpa' table"):
         tables_markdown({"miou": pd.DataFrame()})
+
+
+def test_the_readme_lists_every_setting_where_our_default_is_not_the_authors() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    differences = readme.split("## Where we differ from the paper")[1].split("\n## ")[0]
+    defaults, listed = Settings(), []
+    for setting in AUTHORS_CODE:
+        value: object = defaults
+        for part in setting.key.split("."):
+            value = getattr(value, part)
+        if value != setting.value:
+            assert f"`{setting.key}: {setting.value}`" in differences, setting.key
+            listed.append(setting.key)
+    assert sorted(listed) == ["model.input_scaling", "model.position_grid", "model.unet_forward",
+                              "train.batch_composition", "train.regime"]
