@@ -14,7 +14,8 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 ARTIFACTS_DIR = "artifacts"
 SEEDS_DIR = "seeds"
-REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv", "miou_std.csv", "mpa_std.csv")
+REPORT_FILES = ("benchmark.md", "miou.csv", "mpa.csv", "miou_std.csv", "mpa_std.csv", "authors_miou.csv",
+                "authors_mpa.csv", "authors_miou_std.csv", "authors_mpa_std.csv")
 
 
 def stage_outputs(settings: Settings, stage: str, task: str | None = None,
