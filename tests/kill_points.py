@@ -8,6 +8,7 @@ Points:
 
 - `mid-epoch`: at the second batch of epoch 2 (epoch 1 checkpointed and logged, one step of epoch 2 taken);
 - `after-checkpoint`: right after epoch 1's checkpoint is written, before the tracker hears of epoch 1;
+- `while-logging`: with the model's artifacts uploaded and the logged model still PENDING (not finalized);
 - `after-logging`: right after the run's model is logged to MLflow, before scores, files and registration;
 - `while-staging`: with the run's artifacts half staged (the prediction figure written, not yet renamed);
 - `after-registration`: right after the model version is created, before the best alias is set;
@@ -69,6 +70,10 @@ def install(point: str) -> None:
         fit._train_epoch = train_epoch_then_die
     elif point == "after-checkpoint":
         fit.save_atomic = _after(fit.save_atomic, lambda state, path: state["epoch"] == KILL_EPOCH - 1)
+    elif point == "while-logging":
+        from mlflow import MlflowClient
+
+        MlflowClient.log_model_artifacts = _after(MlflowClient.log_model_artifacts)
     elif point == "after-logging":
         MlflowTracker.log_model = _after(MlflowTracker.log_model)
     elif point == "while-staging":
@@ -80,6 +85,6 @@ def install(point: str) -> None:
 
         outputs.NpyOutput.write = _after(outputs.NpyOutput.write)
     else:
-        raise ValueError(f"unknown kill point {point!r}; known: mid-epoch, after-checkpoint, after-logging, "
-                         "while-staging, after-registration, while-predicting")
+        raise ValueError(f"unknown kill point {point!r}; known: mid-epoch, after-checkpoint, while-logging, "
+                         "after-logging, while-staging, after-registration, while-predicting")
 

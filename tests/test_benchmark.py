@@ -16,11 +16,12 @@ from tiny_benchmark import load_tiny_settings, write_tiny_params
 from training.catalog import parse_model_key
 from training.data.layout import prepared_array_paths, prepared_task_dir
 from training.settings import ProjectPaths, load_settings
+from training.stages.identity import checkpoint_folder
 from training.stages.outputs import stage_outputs
 from training.stages.prepare import prepare
 from training.stages.raw import materialize_raw
 from training.stages.report import build_report
-from training.stages.train import checkpoint_folder, majority_baseline_miou
+from training.stages.train import majority_baseline_miou
 from training.stages.training_stage import run_training_stage
 
 MODELS = ("unet", "linear-lora")

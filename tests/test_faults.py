@@ -64,8 +64,8 @@ from training.settings import load_settings
 
 MODELS = ["unet", "linear-lora", "linear-frozen"]
 """Trained together on one fresh store; their results are the uninterrupted baselines."""
-KILLS = {"mid-epoch": "linear-lora", "after-checkpoint": "unet", "after-logging": "linear-lora",
-         "while-staging": "unet", "after-registration": "unet"}
+KILLS = {"mid-epoch": "linear-lora", "after-checkpoint": "unet", "while-logging": "unet",
+         "after-logging": "linear-lora", "while-staging": "unet", "after-registration": "unet"}
 """Kill point (tests/kill_points.py) -> the model whose training is killed there and run again."""
 SEED = "1234"
 RESULT_FILES = ("metrics.json", "history.csv", f"seeds/{SEED}/metrics.json", f"seeds/{SEED}/history.csv")
@@ -251,6 +251,21 @@ def test_a_killed_training_continues_its_run_and_registers_once(trained: Trained
     name = registered_model_name(TASK, killed.model)
     assert [(v.name, v.run_id) for v in versions(store)] == [(name, killed_run)]
     assert store.client.get_model_version_by_alias(name, store.best_alias).run_id == killed_run
+
+
+@pytest.mark.parametrize("point", list(KILLS))
+def test_a_rerun_leaves_the_run_one_logged_model_and_no_stray_artifacts(trained: Trained, point: str) -> None:
+    killed = trained.kills[point]
+    store = store_of(killed.root)
+    (killed_run,) = killed.run_statuses
+    logged = store.client.search_logged_models([store.experiment_id()],
+                                               filter_string=f"source_run_id = '{killed_run}'")
+    assert [model.status.name for model in logged] == ["READY"]  # the killed attempt's PENDING one is gone
+    (version,) = versions(store)
+    assert version.model_id == logged[0].model_id
+    folders = sorted(path.name for path in (killed.root / "mlflow").rglob("models/m-*"))
+    together = sorted(path.name for path in (trained.root / "mlflow").rglob("models/m-*"))
+    assert len(folders) == len(together) // len(MODELS), folders  # one model folder per training, as unkilled
 
 
 @pytest.mark.parametrize("point", list(KILLS))

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from training.settings import TrainSettings
 
+RESUMABLE_CHANGES = frozenset({"device", "num_workers", "micro_batch_size"})
+"""Settings that may differ between an interrupted run and its resume (they change no result beyond
+float summation order)."""
 RESOLVED_PER_TRAINING = {"seeds": "seed"}
 """Settings resolved into one value per training: each seed of `seeds` is its own training."""
 STAGE_ONLY = frozenset({"lock_wait_seconds"})

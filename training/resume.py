@@ -14,13 +14,10 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from training.checkpoint import check_trainable_state, load_checkpoint, load_trainable_state
-from training.fit_config import FitConfig, setting_default
+from training.fit_config import RESUMABLE_CHANGES, FitConfig, setting_default
 from training.seeding import restore_rng_state
 
 LAST_CHECKPOINT = "last.pt"
-RESUMABLE_CHANGES = frozenset({"device", "num_workers", "micro_batch_size"})
-"""Settings that may differ between an interrupted run and its resume (they change no result beyond
-float summation order)."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from mlflow.entities import Metric, Param
 from torch import nn
 
 from pipelines.tracking import serving
+from pipelines.tracking.attempts import discard_unregistered_models
 from pipelines.tracking.mlflow_io import flatten_params, log_frame, model_requirements, run_url
 from training.tracking import ModelRef
 
@@ -62,10 +63,11 @@ class MlflowTracker:
     def log_model(self, model: nn.Module, name: str) -> ModelRef:
         """Log `model` with its PyTorch flavour (any section size) and a tiled pyfunc flavour (served by
         `mlflow models serve`; see `pipelines.tracking.serving`), registered under `registered_name` if
-        set."""
+        set. Models that killed attempts of this run left unregistered are removed first."""
         active = mlflow.active_run()
         if active is None or active.info.run_id != self.run_id:
             raise RuntimeError(f"log_model: run {self.run_id} is not the active MLflow run")
+        discard_unregistered_models(self.client, self.run_id, self.experiment_id)
         info = serving.log_model(model, name, registered_model_name=self.registered_name,
                                  pip_requirements=model_requirements())
         if self.registered_name is None:

@@ -8,7 +8,6 @@ read by attribute; the seed's `metrics.json` is its summary.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -23,32 +22,26 @@ from training.atomic import staged_dir, write_atomic
 from training.callbacks import FitCallback
 from training.catalog import ModelKey
 from training.data.card import CARD_FILE
-from training.data.contents import verified_contents
 from training.data.dataset import PreparedDataset
-from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_array_paths, prepared_task_dir
+from training.data.layout import prepared_array_paths, prepared_task_dir
 from training.data.prepare import read_stats
-from training.data.raw_owner import data_origin
 from training.data.stats import class_counts
 from training.distributed.context import SINGLE_PROCESS, Distributed
-from training.errors import MissingInputError
 from training.evaluation import EvaluationResult, evaluate_with_mirrors
 from training.fit import FitResult, fit
 from training.fit_config import FitConfig
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.regime import get_regime
-from training.resume import RESUMABLE_CHANGES
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
+from training.stages.identity import checkpoint_folder
 from training.stages.outputs import ARTIFACTS_DIR, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
 from training.survey import predict_section, prediction_figure
 from training.tasks import TaskSpec
 from training.tracking import ModelRef, Tracker
 
 SPLITS = ("train", "val", "test")
-NOT_IN_IDENTITY = frozenset({"seeds", "lock_wait_seconds", *RESUMABLE_CHANGES})
-"""Train settings left out of a training's identity: the seed list (each seed is its own training), how long
-to wait for a busy checkpoint folder, and what a run may change on resume (device, workers, micro-batches)."""
 # metrics.json name -> tracker name: the test scores carry a `test_` prefix beside the per-epoch val_ curves.
 TRACKED_METRIC_NAMES = {name: f"test_{name}" for name in
                         ("miou", "mpa", "overall_accuracy", "fwiou", "authors_miou", "authors_mpa")}
@@ -159,25 +152,6 @@ def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
         tracker.log_table(pd.read_csv(card_path), "data_card")
 
 
-def checkpoint_dir(job: _Job) -> Path:
-    """One folder per training configuration, seed and prepared data, so only an identical run resumes
-    there (the settings of `NOT_IN_IDENTITY` do not change it)."""
-    prepared, data = prepared_task_dir(job.paths.prepared_dir, job.task.key), job.settings.data
-    if not (prepared / STATS_FILE).is_file():
-        raise MissingInputError(f"task {job.task.key!r} is not prepared: {prepared / STATS_FILE} is missing; "
-                                f"run `geofm prepare --task {job.task.key}` first")
-    identity = {
-        "task": [job.task.key, list(job.task.shape)], "model": job.model_id.key,
-        "model_params": job.settings.model.model_dump(mode="json"),
-        "train": job.settings.train.model_dump(mode="json", exclude=set(NOT_IN_IDENTITY)),
-        "seed": job.fit.seed,
-        "stats": (prepared / STATS_FILE).read_text(), "splits": (prepared / SPLITS_FILE).read_text(),
-        "contents": verified_contents(prepared, job.task.key, data_origin(data.source, data.record)),
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return job.paths.checkpoints_dir / job.task.key / job.model_id.key / digest
-
-
 def majority_baseline_miou(paths: ProjectPaths, task: TaskSpec) -> float:
     """The test mIoU of predicting the training split's most frequent class everywhere."""
     majority = int(np.argmax(read_stats(paths.prepared_dir, task.key)["class_pixel_counts"]))
@@ -256,7 +230,7 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     sets = {split: PreparedDataset(job.paths.prepared_dir, task.key, split) for split in SPLITS}
     model = _build(job, root)
     _log_setup(job, model, tracker)
-    checkpoints = checkpoint_dir(job)
+    checkpoints = checkpoint_folder(settings, root, task.key, job.model_id.key, job.fit.seed)
     selection_set = sets[get_regime(job.fit.regime).selection_split]
     fitted = fit(model, sets["train"], selection_set, task.num_classes, job.fit, checkpoints,
                  callbacks=[tracker, *callbacks], distributed=distributed)
@@ -274,12 +248,6 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     # The checkpoints only serve to resume an interrupted run; the model now lives in the tracker.
     shutil.rmtree(checkpoints)
     return result
-
-
-def checkpoint_folder(settings: Settings, root: Path, task_key: str, model_key: str, seed: int) -> Path:
-    """The checkpoint folder of one training; its name is the training's identity (a digest of its
-    settings, seed and prepared data)."""
-    return checkpoint_dir(_job(settings, root, task_key, model_key, seed))
 
 
 def finished_result(settings: Settings, root: Path, task_key: str, model_key: str, seed: int,

@@ -27,14 +27,9 @@ from training.distributed.tracking import main_process_run
 from training.figures import HISTORY_FIGURE, history_figure
 from training.locking import checkpoint_lock
 from training.settings import ProjectPaths, Settings
+from training.stages.identity import checkpoint_folder
 from training.stages.outputs import HISTORY_FILE, METRICS_FILE
-from training.stages.train import (
-    TrainingResult,
-    checkpoint_folder,
-    finished_result,
-    seed_run_dir,
-    train_and_evaluate,
-)
+from training.stages.train import TrainingResult, finished_result, seed_run_dir, train_and_evaluate
 from training.tracking import Publication, TrainingStore
 
 AVERAGED = ("miou", "mpa", "overall_accuracy", "fwiou", "authors_miou", "authors_mpa", "best_val_miou")
