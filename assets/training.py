@@ -73,6 +73,7 @@ def build_trained_model(partitions: dg.MultiPartitionsDefinition,
             "registered_model": best.publication.model.registered_name or "",
             "model_version": best.publication.model.version or "",
             "promoted_to_best": best.publication.promoted,
+            "best_alias": best.publication.best_note,
             "reused_finished_training": all(seed.reused for seed in outcome.seeds),
             "outputs": stage_outputs(settings, "train", task=task, model=model),
         })

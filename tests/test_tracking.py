@@ -15,6 +15,7 @@ import torch
 from mlflow import MlflowClient
 from tiny_models import TinySegmenter
 
+from pipelines.tracking.finished_lookup import TRAINING_TAG, FinishedTraining, finished_training
 from pipelines.tracking.mlflow_io import flatten_params
 from pipelines.tracking.store import BENCHMARK_TAG, BenchmarkStore, registered_model_name
 from training.report import benchmark_tables
@@ -162,9 +163,29 @@ def test_promote_moves_the_alias_only_on_improvement(
     assert str(client.get_model_version_by_alias(name, "best").version) == "1"
     assert store.promote(_version(name, "3"), 0.70) is True
     assert str(client.get_model_version_by_alias(name, "best").version) == "3"
+    assert store.promote(_version(name, "3"), 0.70) is False  # already the best: nothing was promoted
     assert client.get_model_version(name, "2").tags["geofm.val_miou"] == "0.4"
     with pytest.raises(ValueError, match="not a number"):
         store.promote(_version(name, "2"), float("nan"))
+
+
+def test_the_quick_lookup_reads_a_finished_trainings_version_and_standing_without_mlflow(
+    store: BenchmarkStore, client: MlflowClient, registered: dict[str, object]
+) -> None:
+    name = registered["name"]
+    store.promote(_version(name, "3"), 0.70)
+    for version in ("2", "3"):
+        client.set_tag(client.get_model_version(name, version).run_id, TRAINING_TAG, f"training-{version}")
+
+    def lookup(training_id: str, val_miou: float, uri: str = store.tracking_uri) -> FinishedTraining | None:
+        return finished_training(uri, store.experiment, training_id, name, store.best_alias, val_miou)
+
+    assert lookup("training-3", 0.70) == FinishedTraining(
+        client.get_model_version(name, "3").run_id, store.experiment_id(), "3", best=True)
+    assert lookup("training-2", 0.40).best is False  # version 3 (0.70) keeps the alias
+    assert lookup("training-2", 0.90) is None  # publishing would move the alias: the full path does that
+    assert lookup("training-1", 0.50) is None  # no run carries that identity
+    assert lookup("training-3", 0.70, uri="http://127.0.0.1:5000") is None  # only a local sqlite file
 
 
 def test_model_loaded_by_alias_predicts_on_a_section_of_another_size(

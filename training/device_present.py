@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from training.errors import GeofmError
 
 
@@ -15,6 +13,8 @@ def check_device_present(name: str) -> None:
     """Refuse `train.device` `cuda` or `cuda:N` when this machine has no such GPU, listing what it has."""
     if not name.startswith("cuda"):
         return
+    import torch  # only a GPU name needs it: a reused training on the CPU answers before torch loads
+
     count = torch.cuda.device_count()
     index = int(name.partition(":")[2] or 0)
     if index >= count:

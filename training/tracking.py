@@ -60,11 +60,20 @@ class RunTracker(Tracker, Protocol):
 
 @dataclass(frozen=True)
 class Publication:
-    """A finished training's model as registered: its version, whether it became the best, its run."""
+    """A finished training's model as registered: its version, whether the best alias moved to it now
+    (`promoted`) or is on it at all (`best`: promoted now or before), its run."""
 
     model: ModelRef
     promoted: bool
     run_url: str
+    best: bool = False
+
+    @property
+    def best_note(self) -> str:
+        """How the version stands against the best alias, in words: what the CLI and Dagster say."""
+        if self.promoted:
+            return "promoted to best"
+        return "already the best version" if self.best else "not the best version"
 
 
 class TrainingStore(Protocol):

@@ -16,16 +16,9 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+from pipelines.tracking.locations import SQLITE_PREFIX
+
 MODEL_PACKAGES = ("torch", "torchvision", "timm", "peft", "numpy", "segyio", "tqdm", "pillow")
-SQLITE_PREFIX = "sqlite:///"
-
-
-def absolute_tracking_uri(uri: str, root: Path) -> str:
-    """A relative `sqlite:///` path made absolute under `root` (else it would follow the current folder)."""
-    if not uri.startswith(SQLITE_PREFIX):
-        return uri
-    path = Path(uri[len(SQLITE_PREFIX):])
-    return f"{SQLITE_PREFIX}{path if path.is_absolute() else Path(root).resolve() / path}"
 
 
 def absolute_artifact_root(location: str, root: Path) -> str:
@@ -102,9 +95,3 @@ def model_uri(reference: str, best_alias: str) -> str:
     if "@" in reference or "/" in reference:
         return f"models:/{reference}"
     return f"models:/{reference}@{best_alias}"
-
-
-def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
-    """A link to one run in the MLflow UI."""
-    # MLflow 3's UI picks its view from the URL (else the browser's choice, GenAI by default).
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"

@@ -37,16 +37,15 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.utils.mlflow_tags import MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 from torch import nn
 
+from pipelines.tracking.finished_lookup import TRAINING_TAG, VAL_MIOU_TAG
+from pipelines.tracking.locations import SQLITE_PREFIX, absolute_tracking_uri, registered_model_name, run_url
 from pipelines.tracking.mlflow_io import (
-    SQLITE_PREFIX,
     absolute_artifact_root,
-    absolute_tracking_uri,
     client_for,
     flatten_params,
     log_frame,
     log_text,
     model_uri,
-    run_url,
 )
 from pipelines.tracking.tracker import MlflowTracker
 from training.errors import GeofmError
@@ -56,8 +55,6 @@ from training.stages.outputs import benchmark_id
 from training.tracking import ModelRef, Publication
 
 BENCHMARK_TAG = "geofm.benchmark_id"
-TRAINING_TAG = "geofm.training_id"
-VAL_MIOU_TAG = "geofm.val_miou"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
 """Marks the experiment as model training, so the MLflow UI opens on its runs, not on the GenAI view."""
@@ -70,11 +67,6 @@ _READY_STORES: set[str] = set()
 
 class ModelNotFoundError(GeofmError, ValueError):
     """A model reference that the store cannot load."""
-
-
-def registered_model_name(task: str, model_key: str) -> str:
-    """The registry name of one task x model, e.g. `geofm-salt-mla-lora` (model_key: unet or net-mode)."""
-    return f"geofm-{task}-{model_key}"
 
 
 def metric_name(*parts: str) -> str:
@@ -244,11 +236,12 @@ class BenchmarkStore:
             version = str(versions[0].version) if versions else self._register(logged_model_uri, name)
         reference = ModelRef(uri=f"models:/{name}/{version}", registered_name=name, version=version)
         promoted = self.promote(reference, val_miou)
-        return Publication(reference, promoted, run_url(self.ui_url, run.info.experiment_id, run_id))
+        best = promoted or str(client.get_registered_model(name).aliases.get(self.best_alias)) == version
+        return Publication(reference, promoted, run_url(self.ui_url, run.info.experiment_id, run_id), best)
 
     def promote(self, model: ModelRef, val_miou: float) -> bool:
         """Record `val_miou` on the model's version and move the best alias to it if it beats the
-        aliased version."""
+        aliased version; whether the alias moved (False when it already was on this version)."""
         if model.registered_name is None or model.version is None:
             raise ValueError(f"model {model.uri} was not registered, so it cannot be promoted")
         if not math.isfinite(val_miou):
@@ -256,7 +249,9 @@ class BenchmarkStore:
         client, name, version = self.client, model.registered_name, str(model.version)
         client.set_model_version_tag(name, version, VAL_MIOU_TAG, repr(float(val_miou)))
         current = client.get_registered_model(name).aliases.get(self.best_alias)
-        if current is not None and str(current) != version:
+        if current is not None and str(current) == version:
+            return False
+        if current is not None:
             best = client.get_model_version(name, str(current)).tags.get(VAL_MIOU_TAG)
             if best is not None and float(best) >= val_miou:
                 return False

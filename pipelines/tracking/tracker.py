@@ -20,7 +20,8 @@ from torch import nn
 
 from pipelines.tracking import serving
 from pipelines.tracking.attempts import discard_unregistered_models
-from pipelines.tracking.mlflow_io import flatten_params, log_frame, model_requirements, run_url
+from pipelines.tracking.locations import run_url
+from pipelines.tracking.mlflow_io import flatten_params, log_frame, model_requirements
 from training.tracking import ModelRef
 
 
