@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -230,6 +231,15 @@ def test_benchmark_tables_land_on_the_parent_run_once(
     run = client.get_run(parent)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["miou/DINOv2-MLA/Seismic Geobody"] == 0.61
+    with store.child_run(parent, "salt-mla-lora"):
+        pass
+    store.log_tables(parent, tables)
+    trained_until = client.get_run(parent).info.end_time
+    time.sleep(0.05)
+    store.log_tables(parent, tables)  # a rerun's report over the same trainings
+    assert client.get_run(parent).info.end_time == trained_until == max(
+        child.info.end_time for child in client.search_runs(
+            [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"))
     assert run.data.metrics["mpa/DINOv2-MLA/mean"] == 0.72
     assert run.data.metrics["authors_miou/DINOv2-MLA/Seismic Geobody"] == 0.63
     experiment = client.get_experiment(run.info.experiment_id)
