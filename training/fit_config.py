@@ -15,8 +15,9 @@ RESUMABLE_CHANGES = frozenset({"device", "num_workers", "micro_batch_size"})
 float summation order)."""
 RESOLVED_PER_TRAINING = {"seeds": "seed"}
 """Settings resolved into one value per training: each seed of `seeds` is its own training."""
-STAGE_ONLY = frozenset({"lock_wait_seconds"})
-"""Settings the stage reads around the loop (waiting for a busy checkpoint folder), not the loop itself."""
+STAGE_ONLY = frozenset({"lock_wait_seconds", "reproducibility"})
+"""Settings the stage reads around the loop (waiting for a busy checkpoint folder, the kernels of strict
+reproducibility), not the loop itself."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from pipelines.cli.commands.options import add_compare_options, add_import_options, add_options
+from pipelines.kernel_pinning import pin_kernels
 from training.errors import GeofmError
 from training.settings import Project
 from training.stages.catalog import STAGES
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS[args.command]
     try:
         project = Project.load(args.root, args.params, command.profile or args.profile)
+        pin_kernels(project.settings.train.reproducibility)  # before the command's module loads torch
         command_module(args.command).run(args, project)
     except GeofmError as error:
         print(f"geofm {args.command}: {error}", file=sys.stderr)

@@ -105,6 +105,11 @@ class TrainSettings(Section):
         None, ge=1, description="sections per forward/backward pass when a batch does not fit in memory: the "
                                 "gradients of the micro-batches add up to the full batch's (exactly, also "
                                 "for the dice losses); null: the whole batch at once")
+    reproducibility: Literal["fast", "strict"] = Field(
+        "fast", description="`strict`: the same CPU kernels on every x86-64 machine with AVX2 (pinned before "
+                            "torch loads, oneDNN off, 2 threads, deterministic algorithms; on CUDA "
+                            "deterministic too), so CPU trainings are bit-identical across machines; `fast`: "
+                            "each machine's fastest kernels (README \"Reproduce with DVC\")")
     lock_wait_seconds: float = Field(
         0.0, ge=0, allow_inf_nan=True,
         description="how long a training waits for another one training into the same checkpoint "

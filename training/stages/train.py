@@ -33,6 +33,7 @@ from training.fit_config import FitConfig
 from training.metrics import scores_from_confusion
 from training.models import RawSectionModel, build_model, merge_lora
 from training.regime import get_regime
+from training.reproducibility import kernel_params, strict_kernels
 from training.seeding import seed_everything
 from training.settings import ProjectPaths, Settings, TrainSettings
 from training.stages.identity import checkpoint_folder
@@ -146,6 +147,7 @@ def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
         "selection": selection_note(job.fit.regime), "shape": list(job.task.shape),
         "num_classes": job.task.num_classes, "data_source": job.settings.data.source,
         "profile": job.settings.profile, **{f"fit.{k}": v for k, v in vars(job.fit).items()},
+        **kernel_params(job.settings.train.reproducibility),
     })
     card_path = prepared_task_dir(job.paths.prepared_dir, job.task.key) / CARD_FILE
     if card_path.is_file():
@@ -223,8 +225,17 @@ def train_and_evaluate(settings: Settings, root: Path, task_key: str, model_key:
     Writes `runs/<task>/<model>/seeds/<seed>/` (metrics.json, history.csv, artifacts/), logs everything to
     `tracker` (also the fit callback, with `callbacks`). An interrupted run resumes from its checkpoints;
     a finished one deletes them. Under torchrun (`distributed`), every process trains its share and the
-    main process alone evaluates and writes; the others return None.
+    main process alone evaluates and writes; the others return None. In strict reproducibility (see
+    `training.reproducibility`) training and evaluation run on the pinned kernels.
     """
+    with strict_kernels(settings.train.reproducibility):
+        return _trained_and_evaluated(settings, root, task_key, model_key, tracker, seed, callbacks,
+                                      distributed)
+
+
+def _trained_and_evaluated(settings: Settings, root: Path, task_key: str, model_key: str, tracker: Tracker,
+                           seed: int, callbacks: Sequence[FitCallback],
+                           distributed: Distributed) -> TrainingResult | None:
     job = _job(settings, root, task_key, model_key, seed)
     task = job.task
     sets = {split: PreparedDataset(job.paths.prepared_dir, task.key, split) for split in SPLITS}
