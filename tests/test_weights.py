@@ -89,7 +89,7 @@ def test_none_is_said_once_in_plain_words_and_recorded(
     assert [model.weights_source for model in models] == ["none", "none"]
     notices = [record.getMessage() for record in caplog.records if record.name == "geofm"]
     assert notices == [random_encoder_notice(ENCODER)]
-    assert "randomly initialised, not DINOv2-pretrained" in notices[0]
+    assert "randomly initialised, not pretrained" in notices[0]
     assert not [warning for warning in recwarn if "initialised" in str(warning.message).lower()]
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from training.encoders import ENCODERS as ENCODERS  # the names the settings accept
+
 NETWORKS = ("unet", "linear", "pup", "mla", "dpt")
 FINETUNE_MODES = ("frozen", "full", "lora")
-ENCODERS = ("vit_small_patch14_dinov2", "vit_base_patch14_dinov2")
 LOSSES = ("cross_entropy", "dice", "weighted_dice", "focal")
 SCHEDULES = ("constant", "cosine")
 FULLY_TRAINED_NETWORKS = ("unet",)

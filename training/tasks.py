@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from training.lookup import lookup
 
 PATCH_SIZE = 14
+"""The patch size the registry's grids are given for (DINOv2's); `TaskSpec.for_patch_size` converts."""
 RECORD_INPUT_RANGE = (0.0, 255.0)
 """The amplitude range of every task's input sections in the record (the authors' uint8 cast assumes it)."""
 
@@ -32,17 +33,27 @@ class TaskSpec:
     label_dir: str
     train_count: int
     test_count: int
+    patch_size: int = PATCH_SIZE
 
     @property
     def vit_input_shape(self) -> tuple[int, int]:
         """Height and width of the section after resizing to the ViT patch grid."""
-        return self.patch_grid[0] * PATCH_SIZE, self.patch_grid[1] * PATCH_SIZE
+        return self.patch_grid[0] * self.patch_size, self.patch_grid[1] * self.patch_size
 
     def with_shape(self, shape: tuple[int, int]) -> TaskSpec:
         """The same task at another section size, its patch grid rounded up to cover the section."""
         height, width = (int(size) for size in shape)
-        grid = (math.ceil(height / PATCH_SIZE), math.ceil(width / PATCH_SIZE))
+        grid = (math.ceil(height / self.patch_size), math.ceil(width / self.patch_size))
         return replace(self, shape=(height, width), patch_grid=grid)
+
+    def for_patch_size(self, patch_size: int) -> TaskSpec:
+        """The same task for an encoder of another patch size: the grid rounded up to cover the ViT input
+        of this one (seam's 1008 x 784 pixels: 72 x 56 patches of 14, 63 x 49 of 16)."""
+        if patch_size == self.patch_size:
+            return self
+        height, width = self.vit_input_shape
+        grid = (math.ceil(height / patch_size), math.ceil(width / patch_size))
+        return replace(self, patch_grid=grid, patch_size=patch_size)
 
 
 TASKS: dict[str, TaskSpec] = {

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training.encoders import ENCODERS, encoder_spec
 from training.lookup import lookup
 from training.models.decoders import DECODERS
 from training.models.encoder import DinoV2Encoder
@@ -21,7 +22,7 @@ from training.models.input_scaling import INPUT_SCALINGS
 from training.models.patch_grid import vit_for_grid
 from training.models.segmenter import UNET_FORWARDS, RawSectionModel, UNetSegmenter, VitSegmenter
 from training.models.unet import UNet
-from training.models.weights import ENCODERS, WeightLoadError, create_vit
+from training.models.weights import WeightLoadError, create_vit
 from training.tasks import RECORD_INPUT_RANGE, TaskSpec
 
 __all__ = [
@@ -59,8 +60,10 @@ def _build_vit(
     position_grid: str,
     **_: object,
 ) -> RawSectionModel:
+    spec = encoder_spec(encoder)
+    task = task.for_patch_size(spec.patch_size)
     vit, weights_source = create_vit(encoder, weights)
-    dino = DinoV2Encoder(vit_for_grid(vit, task.patch_grid, position_grid))
+    dino = DinoV2Encoder(vit_for_grid(vit, task.patch_grid, position_grid), spec.levels)
     apply_finetune(dino, finetune, lora_rank)
     return VitSegmenter(
         dino,
@@ -98,10 +101,12 @@ def build_model(
     """The `network` for `task`. `weights`: "hub", "none" (random, with a warning), a checkpoint path or a
     state dict; `finetune`: frozen | full | lora (ViT networks only); `input_scaling`: zscore (with
     `input_mean`/`input_std`) | authors (see `input_scaling.py`); `unet_forward`: geofm | authors (the
-    UNet only). The ViT is fixed to the task's patch grid, its position embeddings resampled by the
-    official DINOv2 formula once (`position_grid="task"`) or in every forward from the pretrained grid
-    (`"source"`, see `patch_grid.py`). The model records `weights_source` and `finetune_mode` (for the
-    run's params), `training_shape` and `input_range` (for survey prediction) as attributes."""
+    UNet only). `encoder`: a name of `training.encoders`; the task's patch grid follows its patch size
+    (`TaskSpec.for_patch_size`) and the MLA/DPT decoders read its `levels`. The ViT is fixed to that grid,
+    its DINOv2 position embeddings resampled by the official formula once (`position_grid="task"`) or in
+    every forward from the pretrained grid (`"source"`, see `patch_grid.py`). The model records
+    `weights_source` and `finetune_mode` (for the run's params), `training_shape` and `input_range` (for
+    survey prediction) as attributes."""
     model = lookup("network", network, _BUILDERS)(
         task,
         encoder=encoder,

@@ -1,26 +1,30 @@
-"""The DINOv2 encoder: a timm ViT that returns the normed patch tokens of blocks 3, 6, 9 and 12 as maps."""
+"""The encoder: a timm DINOv2/DINOv3 ViT that returns the normed patch tokens of four blocks as maps (blocks
+3, 6, 9 and 12 of a 12-block ViT; the levels of every depth: `training.encoders.quarter_levels`)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-# Blocks 3, 6, 9 and 12 (1-based), the levels SETR-MLA and DPT read; the last is the final output.
-FEATURE_BLOCKS = (2, 5, 8, 11)
+from training.encoders import quarter_levels
 
 
 class DinoV2Encoder(nn.Module):
     """Wraps a timm DINOv2 ViT built for one patch grid (`patch_grid.vit_for_grid`): its position embeddings
     were resampled once, so it takes exactly grid x patch-size inputs.
 
-    `forward` gives four (B, embed_dim, gh, gw) maps: the outputs of blocks 3, 6, 9 and 12, each passed
-    through the encoder's final norm, patch tokens only. The last map is the final normed patch tokens,
-    what LINEAR and SETR-PUP decode.
+    `forward` gives four (B, embed_dim, gh, gw) maps: the outputs of the blocks `levels` (0-based; by
+    default the quarters of the depth, blocks 3, 6, 9 and 12 of a 12-block ViT), each passed through the
+    encoder's final norm, patch tokens only (no class or register token). The last map is the final normed
+    patch tokens, what LINEAR and SETR-PUP decode.
     """
 
-    def __init__(self, vit: nn.Module) -> None:
+    def __init__(self, vit: nn.Module, levels: Sequence[int] | None = None) -> None:
         super().__init__()
         self.vit = vit
+        self.levels: tuple[int, ...] = tuple(quarter_levels(len(vit.blocks)) if levels is None else levels)
         self.embed_dim: int = vit.embed_dim
         self.patch_size: int = vit.patch_embed.patch_size[0]
         self.patch_grid: tuple[int, int] = tuple(vit.patch_embed.grid_size)
@@ -39,5 +43,5 @@ class DinoV2Encoder(nn.Module):
                 "build the model for the task's grid"
             )
         return self.vit.forward_intermediates(
-            x, indices=list(FEATURE_BLOCKS), output_fmt="NCHW", intermediates_only=True, norm=True
+            x, indices=list(self.levels), output_fmt="NCHW", intermediates_only=True, norm=True
         )

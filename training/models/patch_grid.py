@@ -59,6 +59,17 @@ class SourceGridVisionTransformer(VisionTransformer):
 POSITION_GRIDS = ("task", "source")
 
 
+def _compute_buffers(model: nn.Module, device: torch.device) -> None:
+    """Buffers no state dict holds (DINOv3's rotary embeddings for the grid), left on the meta device by the
+    weight-free build, computed again on `device`."""
+    for module in model.modules():
+        meta = [name for name, buffer in module.named_buffers(recurse=False) if buffer.is_meta]
+        for name in meta:
+            setattr(module, name, torch.empty_like(getattr(module, name), device=device))
+        if meta and hasattr(module, "init_non_persistent_buffers"):
+            module.init_non_persistent_buffers()
+
+
 def vit_for_grid(vit: nn.Module, grid: tuple[int, int], position_grid: str = "task") -> nn.Module:
     """The timm ViT `vit` rebuilt to take exactly `grid` x patch-size inputs, sharing `vit`'s weight tensors,
     its position embeddings resampled by `official_pos_embed`: once (`position_grid="task"`), or in every
@@ -71,9 +82,12 @@ def vit_for_grid(vit: nn.Module, grid: tuple[int, int], position_grid: str = "ta
         fixed = timm.create_model(vit.pretrained_cfg["architecture"], pretrained=False, num_classes=0,
                                   img_size=img_size, dynamic_img_size=False)
     state = vit.state_dict()
-    with torch.no_grad():
-        state["pos_embed"] = official_pos_embed(state["pos_embed"], grid, vit.num_prefix_tokens)
+    if "pos_embed" in state:  # DINOv3 has none: its rotary embeddings are computed for the grid
+        with torch.no_grad():
+            embedded_prefix = 0 if vit.no_embed_class else vit.num_prefix_tokens  # registers: no position
+            state["pos_embed"] = official_pos_embed(state["pos_embed"], grid, embedded_prefix)
     fixed.load_state_dict(state, strict=True, assign=True)
+    _compute_buffers(fixed, vit.cls_token.device)
     if position_grid == "source":  # the class token and the pretrained grid, resampled per forward
         if fixed.no_embed_class or type(fixed) is not VisionTransformer:
             raise ValueError(f"position_grid 'source' needs a timm VisionTransformer with the class token's "

@@ -2,10 +2,10 @@
 initialisation.
 
 `create_vit(encoder, weights)` takes `weights` = "hub", "none", a path to a .pth/.pt/.safetensors file or
-a state dict, holding either the official DINOv2 layout (`dinov2_vits14_pretrain.pth`: `mask_token`, a
-37x37+1 `pos_embed`, ...) or a timm one. The ViT comes at its pretrained 37 x 37 grid (position
-embeddings of another grid are resampled to it by timm); `patch_grid.vit_for_grid` then fixes it to a
-task's grid.
+a state dict, holding the official layout (DINOv2's `dinov2_vits14_pretrain.pth`: `mask_token`, a 37x37+1
+`pos_embed`, ...; DINOv3's: `storage_tokens`, `rope_embed.periods`, `ls1.gamma`, ...) or a timm one.
+A DINOv2 ViT comes at its pretrained 37 x 37 grid (position embeddings of another grid are resampled to it
+by timm; DINOv3's are rotary, computed per grid); `patch_grid.vit_for_grid` then fixes it to a task's grid.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ from pathlib import Path
 
 import timm
 import torch
-from timm.models import load_state_dict
-from timm.models.vision_transformer import checkpoint_filter_fn
+from timm.models import eva, load_state_dict, vision_transformer
 from torch import nn
 
-from training.errors import GeofmError, UnknownKeyError
-from training.lookup import unknown_key_message
+from training.encoders import encoder_spec
+from training.errors import GeofmError
 
-ENCODERS = ("vit_small_patch14_dinov2", "vit_base_patch14_dinov2")
 _SHOWN_KEYS = 5
 logger = logging.getLogger("geofm")
 
@@ -50,7 +48,7 @@ def _from_hub(encoder: str) -> nn.Module:
 
 def random_encoder_notice(encoder: str) -> str:
     """In plain words: the `encoder` is randomly initialised (`model.weights: none`)."""
-    return (f"model.weights is 'none': the {encoder} encoder is randomly initialised, not DINOv2-pretrained, "
+    return (f"model.weights is 'none': the {encoder} encoder is randomly initialised, not pretrained, "
             "so the ViT scores do not reflect the foundation model")
 
 
@@ -68,6 +66,23 @@ def _random_init(encoder: str) -> nn.Module:
 _KEYWORD_SOURCES: dict[str, Callable[[str], nn.Module]] = {"hub": _from_hub, "none": _random_init}
 
 
+def _dinov2_filter(state: dict[str, torch.Tensor], vit: nn.Module) -> dict[str, torch.Tensor]:
+    """The official DINOv2 layout to timm's; with registers, the class token's position embedding is folded
+    into the class token (timm embeds no prefix token), as the official forward adds it before the
+    registers join."""
+    pos_embed = state.get("pos_embed")
+    if vit.no_embed_class and pos_embed is not None and pos_embed.shape[1] == vit.pos_embed.shape[1] + 1:
+        state = {**state, "cls_token": state["cls_token"] + pos_embed[:, :1], "pos_embed": pos_embed[:, 1:]}
+    return vision_transformer.checkpoint_filter_fn(state, vit)
+
+
+# timm's converters from each family's official checkpoint layout to its own.
+_CHECKPOINT_FILTERS: dict[str, Callable[[dict, nn.Module], dict]] = {
+    "dinov2": _dinov2_filter,
+    "dinov3": eva.checkpoint_filter_fn,
+}
+
+
 def _first(keys: set[str]) -> str:
     return ", ".join(sorted(keys)[:_SHOWN_KEYS])
 
@@ -75,7 +90,7 @@ def _first(keys: set[str]) -> str:
 def load_encoder_state(vit: nn.Module, state: Mapping[str, torch.Tensor], origin: str) -> None:
     """Loads a state dict (official or timm layout) into `vit`; mismatched keys or shapes raise naming
     `origin` (for example "encoder weight file /path/x.pth") and the first bad keys."""
-    state = checkpoint_filter_fn(dict(state), vit)
+    state = _CHECKPOINT_FILTERS[encoder_spec(vit.pretrained_cfg["architecture"]).family](dict(state), vit)
     expected = vit.state_dict()
     missing, unexpected = set(expected) - set(state), set(state) - set(expected)
     if missing or unexpected:
@@ -109,8 +124,7 @@ def load_encoder_file(vit: nn.Module, path: Path) -> None:
 def create_vit(encoder: str, weights: str | Path | Mapping[str, torch.Tensor]) -> tuple[nn.Module, str]:
     """The timm ViT `encoder` (at its pretrained grid) with its weights, and a description of their source
     for the run's params ("hub", "none", "file:<path>" or "state dict")."""
-    if encoder not in ENCODERS:
-        raise UnknownKeyError(unknown_key_message("encoder", encoder, ENCODERS))
+    encoder_spec(encoder)  # an unknown or refused encoder fails here, before any weight is read
     if isinstance(weights, Mapping):
         vit = _create(encoder, pretrained=False)
         load_encoder_state(vit, weights, "encoder state dict")

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from training.catalog import ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
+from training.encoders import REFUSED_ENCODERS, refusal_message
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
 from training.settings.base import Section, Size, TaskKey
@@ -56,7 +57,8 @@ class DataSettings(Section):
 class ModelSettings(Section):
     """The encoder and how it is adapted."""
 
-    encoder: Encoder = Field("vit_small_patch14_dinov2", description="timm name of the DINOv2 encoder")
+    encoder: Encoder = Field("vit_small_patch14_dinov2",
+                             description="timm name of the DINOv2/DINOv3 encoder (README \"Encoders\")")
     weights: str = Field("hub", min_length=1,
                          description="`hub`, `none` (random, for offline demos) or a .pth/.safetensors path")
     lora_rank: int = Field(8, ge=1, description="rank of the LoRA adapters on `attn.qkv` and `attn.proj`")
@@ -71,6 +73,14 @@ class ModelSettings(Section):
                             "patch grid (`full` trains that grid); `source`: the pretrained 37x37 grid, "
                             "resampled by the same formula in every forward (`full` trains the 37x37 grid), "
                             "as the authors'")
+
+
+    @field_validator("encoder", mode="before")
+    @classmethod
+    def _offered_encoder(cls, encoder: object) -> object:
+        if encoder in REFUSED_ENCODERS:
+            raise ValueError(refusal_message(str(encoder)))
+        return encoder
 
 
 class TrainSettings(Section):
