@@ -4,12 +4,16 @@ the authors' fp32 eager step beside geofm's fast path, with FLOP/s, the loader's
     .venv/bin/python scripts/bench_models.py --tasks salt das --networks unet linear mla --batch-size 1
     python scripts/bench_models.py --device cuda               # every task x network, paper batch sizes
     python scripts/bench_models.py --device cuda --compare [--compile]   # fp32 eager vs the fast path
+    python scripts/bench_models.py --device cuda --networks linear dpt --encoders vit_small_patch14_dinov2 \
+        vit_large_patch16_dinov3                                # the encoder scan: what fits where
 
 For each task (at its real section size) and network, builds the model as the benchmark does (random
 encoder weights, the chosen fine-tuning mode), then times `--steps` training steps (forward, weighted dice,
 backward, AdamW step) after `--warmup` untimed ones, and prints the median step time, sections per second
 and peak memory (CUDA: the max allocated; CPU: the process's peak RSS so far, so only a rise from one row to
-the next belongs to that row's model). The plain table times the step as `training.fit` runs it.
+the next belongs to that row's model). The plain table times the step as `training.fit` runs it, once per
+`--encoders` entry (the UNet once: it has no encoder); on CUDA a batch that runs out of memory is split into
+micro-batches (halved until one fits, gradients accumulated) and the row says how many sections a pass took.
 
 `--compare` times, on the same initial weights and batch, the step in fp32 eager (the authors' way: fp32,
 attention spelled out, AdamW's for-each kernel) and on geofm's fast path (bf16 autocast, fused AdamW, fused
@@ -45,6 +49,7 @@ from training.data.dataset import PreparedDataset
 from training.data.prepare import prepare_task
 from training.data.synthetic import write_synthetic_dataset
 from training.device import resolve_device
+from training.encoders import DEFAULT_ENCODER, ENCODERS
 from training.losses import build_loss
 from training.models import NETWORKS, build_model, count_parameters
 from training.tasks import TASKS, TaskSpec, get_task
@@ -124,22 +129,28 @@ def _inputs(mode: StepMode, network: str, x: torch.Tensor) -> torch.Tensor:
 
 
 def make_step(model: nn.Module, mode: StepMode, network: str, task: TaskSpec, x: torch.Tensor,
-              y: torch.Tensor) -> Callable[[], torch.Tensor]:
-    """One training step of `model` on (x, y) as `mode` runs it; returns the loss."""
+              y: torch.Tensor, micro_batch: int | None = None) -> Callable[[], torch.Tensor]:
+    """One training step of `model` on (x, y) as `mode` runs it, in passes of `micro_batch` sections
+    (None: the whole batch); returns the loss."""
     device = x.device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=True if mode.fused_adamw else None)
     loss_fn = build_loss("weighted_dice", task.num_classes)
     runner, inputs = configured(model, mode, network), _inputs(mode, network, x)
 
+    chunk = micro_batch or len(x)
+
     def step() -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode.bf16):
-            logits = runner(inputs)
-        loss = loss_fn(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total = torch.zeros((), device=device)
+        for start in range(0, len(x), chunk):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode.bf16):
+                logits = runner(inputs[start:start + chunk])
+            loss = loss_fn(logits.float(), y[start:start + chunk]) * len(logits) / len(x)
+            loss.backward()
+            total += loss.detach()
         optimizer.step()
-        return loss
+        return total
 
     return step
 
@@ -238,11 +249,36 @@ def compare(task: TaskSpec, network: str, model: nn.Module, batch_size: int, dev
               f"{changed:.2%}{flag}")
 
 
+def encoder_networks(encoders: list[str], networks: list[str]) -> Iterator[tuple[str, str]]:
+    """Every (encoder, network) to time: each ViT network per encoder, the UNet once."""
+    for index, encoder in enumerate(encoders):
+        yield from ((encoder, network) for network in networks if network != "unet" or index == 0)
+
+
+def time_fitting_step(model: nn.Module, network: str, task: TaskSpec, x: torch.Tensor, y: torch.Tensor,
+                      device: torch.device, args: argparse.Namespace) -> tuple[int, float, float]:
+    """Sections per pass, median s/step and peak MiB of the fit path; on CUDA an out-of-memory batch is
+    retried in halved micro-batches until one fits."""
+    micro = len(x)
+    while True:
+        try:
+            step = make_step(model, fit_path(device), network, task, x, y, micro_batch=micro)
+            return micro, *time_step(step, device, args.warmup, args.steps)
+        except torch.OutOfMemoryError:
+            if micro == 1:
+                raise
+            micro = (micro + 1) // 2
+            model.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--finetune", default="lora", choices=("frozen", "full", "lora"))
+    parser.add_argument("--encoders", nargs="+", default=[DEFAULT_ENCODER], choices=ENCODERS,
+                        help="timm encoders, each timed with every ViT network (README \"Encoders\")")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the paper's, per task")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--warmup", type=int, default=1)
@@ -264,24 +300,24 @@ def main() -> None:
         print(f"{'task':7}{'network':8}{'batch':>6}  {'path':11}{'s/step':>9}{'sections/s':>11}"
               f"{'peak MiB':>10}{'TFLOP/s':>9}{'vs fp32':>9}")
     else:
-        print(f"{'task':7}{'network':8}{'batch':>6}{'head params':>13}{'trainable':>11}"
-              f"{'s/step':>9}{'sections/s':>11}{'peak MiB':>10}")
+        print(f"{'encoder':32}{'task':7}{'network':8}{'batch':>6}{'micro':>6}{'head params':>13}"
+              f"{'trainable':>11}{'s/step':>9}{'sections/s':>11}{'peak MiB':>10}")
     for task_key in args.tasks:
         task = get_task(task_key)
         batch_size = args.batch_size or task.paper_batch_size
-        for network in args.networks:
-            model = build_model(network, task, finetune=args.finetune)
+        for encoder, network in encoder_networks(args.encoders, args.networks):
+            model = build_model(network, task, encoder=encoder, weights="none", finetune=args.finetune)
             if args.compare:
                 compare(task, network, model, batch_size, device, args)
             else:
                 model.to(device).train()
                 x = torch.rand(batch_size, 1, *task.shape, device=device) * 255
                 y = torch.randint(0, task.num_classes, (batch_size, *task.shape), device=device)
-                step = make_step(model, fit_path(device), network, task, x, y)
-                seconds, peak = time_step(step, device, args.warmup, args.steps)
-                print(f"{task_key:7}{network:8}{batch_size:>6}{head_parameters(model):>13,}"
-                      f"{count_parameters(model, trainable_only=True):>11,}{seconds:>9.3f}"
-                      f"{batch_size / seconds:>11.2f}{peak:>10.0f}")
+                micro, seconds, peak = time_fitting_step(model, network, task, x, y, device, args)
+                shown = "-" if network == "unet" else encoder
+                print(f"{shown:32}{task_key:7}{network:8}{batch_size:>6}{micro:>6}"
+                      f"{head_parameters(model):>13,}{count_parameters(model, trainable_only=True):>11,}"
+                      f"{seconds:>9.3f}{batch_size / seconds:>11.2f}{peak:>10.0f}")
             del model
             if device.type == "cuda":
                 torch.cuda.empty_cache()
