@@ -74,7 +74,6 @@ class ModelSettings(Section):
                             "resampled by the same formula in every forward (`full` trains the 37x37 grid), "
                             "as the authors'")
 
-
     @field_validator("encoder", mode="before")
     @classmethod
     def _offered_encoder(cls, encoder: object) -> object:
