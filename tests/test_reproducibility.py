@@ -102,7 +102,7 @@ def test_strict_mode_trains_the_same_bits_on_two_machines(prepared: Path, tmp_pa
     assert history == other_history and metrics == other_metrics
     params = _run_params(roots["other"])
     assert params["reproducibility"] == "strict" and params["kernels.pinned"] == "True"
-    assert params["kernels.cpu_capability"] == "AVX2" and params["kernels.onednn"] == "False"
+    assert params["kernels.cpu_capability"] == "AVX2" and params["env.ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert params["kernels.threads"] == str(STRICT_THREADS) and params["env.MKL_CBWR"] == "AVX2,STRICT"
 
 
@@ -119,17 +119,18 @@ def test_strict_kernels_set_the_flags_of_a_training_then_put_them_back(
     for name, value in STRICT_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-              torch.backends.mkldnn.enabled)
+              torch.backends.cudnn.benchmark)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # pinned: no warning
         with strict_kernels("strict"):
             params = kernel_params("strict")
             assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-    assert params["kernels.pinned"] and params["kernels.deterministic"] and not params["kernels.onednn"]
+    assert params["kernels.pinned"] and params["kernels.deterministic"]
+    assert not params["kernels.cudnn_benchmark"]
     assert params["kernels.threads"] == STRICT_THREADS
     assert params["env.CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-            torch.backends.mkldnn.enabled) == before
+            torch.backends.cudnn.benchmark) == before
     with strict_kernels("fast"):
         assert kernel_params("fast")["kernels.onednn"] == torch.backends.mkldnn.enabled
 

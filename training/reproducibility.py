@@ -4,11 +4,13 @@ every x86-64 machine with AVX2.
 A float result on the CPU depends on the kernel that computed it: ATen picks its vectorised kernels by the
 processor's instruction set, MKL its GEMM branch by the processor, oneDNN its convolution kernels and their
 blocking by the instruction set and the cache sizes, and threaded reductions split by the thread count.
-Strict mode pins what environment variables can pin, before torch loads (`STRICT_ENVIRONMENT`, applied by
+Strict mode pins them with environment variables, before torch loads (`STRICT_ENVIRONMENT`, applied by
 `pipelines.kernel_pinning` in every process that trains or evaluates), and around a training
-`strict_kernels` turns off what no variable pins (oneDNN: its blocking follows the cache sizes; NNPACK:
-it dispatches on the processor) and asks for deterministic algorithms; on CUDA also cuDNN without
-benchmarking (the cuBLAS workspace is pinned in the environment). bf16 autocast on CUDA is unchanged.
+`strict_kernels` fixes the thread count, turns off NNPACK (it dispatches on the processor, no variable pins
+it) and asks for deterministic algorithms; on CUDA also cuDNN without benchmarking (the cuBLAS workspace is
+pinned in the environment). bf16 autocast on CUDA is unchanged. oneDNN stays on, pinned to AVX2: without it
+the convolutions fall back to ATen's im2col kernels, 20x slower on DPT; its blocking still follows the
+cache sizes, the one kernel choice no setting pins (README "Reproduce with DVC").
 Measured: README "Reproduce with DVC". This module imports torch only inside its functions, so the process
 start can read `STRICT_ENVIRONMENT` before torch loads.
 """
@@ -65,8 +67,9 @@ def unpinned_message() -> str:
     import torch
 
     capability = torch.backends.cpu.get_cpu_capability()
+    unpinned = ", ".join(unpinned_variables()) or "the variables set only after torch loaded"
     return (f"train.reproducibility is strict, but torch loaded with ATen's {capability} kernels and "
-            f"{', '.join(unpinned_variables()) or 'no variable'} unpinned: start the process "
+            f"{unpinned} unpinned: start the process "
             "through `geofm` (or `python -m pipelines`, or Dagster's code location), which pins "
             + " ".join(f"{name}={value}" for name, value in STRICT_ENVIRONMENT.items())
             + " before torch loads")
@@ -75,7 +78,7 @@ def unpinned_message() -> str:
 @contextmanager
 def strict_kernels(mode: str) -> Iterator[None]:
     """In strict mode, the kernel flags of a training and its evaluation, put back afterwards: a fixed thread
-    count, deterministic algorithms, no oneDNN, no NNPACK, no cuDNN benchmarking. Warns (once, naming the
+    count, deterministic algorithms, no NNPACK, no cuDNN benchmarking. Warns (once, naming the
     fix) when the process's kernels were not pinned before torch loaded. In fast mode, nothing changes."""
     import torch
 
@@ -87,20 +90,18 @@ def strict_kernels(mode: str) -> Iterator[None]:
     if not kernels_pinned():
         warnings.warn(unpinned_message(), UnpinnedKernelsWarning, stacklevel=3)
     cudnn = torch.backends.cudnn
-    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-                torch.backends.mkldnn.enabled, cudnn.benchmark, cudnn.deterministic)
+    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), cudnn.benchmark,
+                cudnn.deterministic)
     torch.set_num_threads(STRICT_THREADS)
     torch.use_deterministic_algorithms(True)
-    torch.backends.mkldnn.enabled = False
     (nnpack,) = torch.backends.nnpack.set_flags(False)
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     try:
         yield
     finally:
-        threads, deterministic, mkldnn, benchmark, cudnn_deterministic = previous
+        threads, deterministic, benchmark, cudnn_deterministic = previous
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
-        torch.backends.mkldnn.enabled = mkldnn
         torch.backends.nnpack.set_flags(nnpack)
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = benchmark, cudnn_deterministic
 

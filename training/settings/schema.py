@@ -116,7 +116,7 @@ class TrainSettings(Section):
                                 "for the dice losses); null: the whole batch at once")
     reproducibility: Literal["fast", "strict"] = Field(
         "fast", description="`strict`: the same CPU kernels on every x86-64 machine with AVX2 (pinned before "
-                            "torch loads, oneDNN off, 2 threads, deterministic algorithms; on CUDA "
+                            "torch loads, 2 threads, deterministic algorithms; on CUDA "
                             "deterministic too), so CPU trainings are bit-identical across machines; `fast`: "
                             "each machine's fastest kernels (README \"Reproduce with DVC\")")
     lock_wait_seconds: float = Field(

@@ -1,25 +1,29 @@
-"""`geofm compare`: every score of the runs' metrics.json against a committed reference, within an absolute
-tolerance; prints the table of the differences and fails beyond it. `--rerun` reproduces the benchmark with
-`dvc repro` first; `--write-reference` records the runs' scores as the reference instead."""
+"""`geofm compare`: every score of the runs' metrics.json against a committed reference, exactly when both
+were made in strict mode on the CPU, else within the seeds' spread (`training.comparison`); prints why, the
+differences largest first, and fails beyond them. `--rerun` reproduces the benchmark with `dvc repro` first;
+`--write-reference` records the runs' scores as the reference instead, with how they were made."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from training.comparison import (
-    DEFAULT_TOLERANCE,
     compare,
+    comparison_rule,
     difference_table,
     failures,
+    provenance_warning,
     read_reference,
     run_metrics,
     write_reference,
 )
 from training.errors import GeofmError, MissingInputError
-from training.settings import Project
+from training.reproducibility import provenance
+from training.settings import Project, Settings
 
 REFERENCE_DIR = "reference"
 
@@ -43,6 +47,11 @@ def _reproduce(root: Path) -> None:
         raise GeofmError(f"`dvc repro` failed with status {completed.returncode}; nothing was compared")
 
 
+def _provenance(settings: Settings) -> dict[str, str]:
+    """How this project's runs are made here: its reproducibility mode and device, this machine, versions."""
+    return provenance(settings.train.reproducibility, settings.train.device)
+
+
 def run(args: argparse.Namespace, project: Project) -> None:
     settings = project.settings
     reference = reference_path(project, args.reference)
@@ -53,16 +62,24 @@ def run(args: argparse.Namespace, project: Project) -> None:
         if not measured:
             raise MissingInputError(f"no metrics.json under {settings.outputs.runs_dir}/: run the benchmark "
                                     "first (`dvc repro`)")
-        write_reference(reference, settings.profile, measured, note=args.note or "")
+        write_reference(reference, settings.profile, measured, note=args.note or "",
+                        provenance=_provenance(settings))
         print(f"wrote the scores of {len(measured)} runs (profile {settings.profile}) to {reference}")
         return
-    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
-    differences = compare(read_reference(reference, settings.profile), measured, tolerance)
+    recorded = read_reference(reference, settings.profile)
+    here = _provenance(settings)
+    rule = comparison_rule(recorded.provenance, here, args.tolerance)
+    warning = provenance_warning(recorded.provenance, here)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(f"compared {rule.reason}; largest differences first:")
+    differences = compare(recorded.runs, measured, rule)
     print(difference_table(differences))
     failed = failures(differences)
+    allowed = "equal" if rule.floor == 0 and not rule.spread else "within the allowed difference"
     print(f"{len(differences)} scores compared with {reference.name} (profile {settings.profile}): "
-          f"{len(differences) - len(failed)} within {tolerance}, {len(failed)} beyond or missing")
+          f"{len(differences) - len(failed)} {allowed}, {len(failed)} beyond or missing")
     if failed:
         worst = ", ".join(f"{d.run} {d.metric} ({d.status})" for d in failed[:3])
-        raise MetricsDifferError(f"{len(failed)} scores differ from {reference} beyond {tolerance} or are "
-                                 f"missing: {worst}{', ...' if len(failed) > 3 else ''}")
+        raise MetricsDifferError(f"{len(failed)} scores differ from {reference} beyond the allowed "
+                                 f"difference or are missing: {worst}{', ...' if len(failed) > 3 else ''}")

@@ -53,7 +53,8 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="the reference file, relative to the root (default: "
                                             "reference/<profile>-metrics.json)")
     parser.add_argument("--tolerance", type=_tolerance,
-                        help="absolute tolerance on every score (default: 0.02, on scores in [0, 1])")
+                        help="absolute tolerance on every score (default: exact for a strict-mode CPU "
+                             "reference, else max(0.02, 3 x the seeds' std of the score))")
     parser.add_argument("--rerun", action="store_true", help="run `dvc repro` first")
     parser.add_argument("--write-reference", action="store_true",
                         help="record the runs' scores as the reference instead of comparing")
