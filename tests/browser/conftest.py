@@ -94,9 +94,10 @@ def dagster_ui(project: BrowserProject) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mlflow_ui(project: BrowserProject) -> Iterator[str]:
-    """`mlflow ui` on the project's store (one worker, no job runner); its URL."""
-    command = ["mlflow", "ui", "--backend-store-uri", project.tracking_uri, "--workers", "1",
-               "-h", "127.0.0.1", "-p", str(project.mlflow_port)]
+    """`mlflow ui` as the README starts it (geofm's app, one worker, no job runner) on the project's store;
+    its URL."""
+    command = ["mlflow", "ui", "--app-name", "geofm", "--backend-store-uri", project.tracking_uri,
+               "--workers", "1", "-h", "127.0.0.1", "-p", str(project.mlflow_port)]
     with service(command, cwd=project.root, env=project.env, ready_url=f"{project.mlflow_url}/health",
                  log=project.root / "mlflow-ui.log", timeout_s=START_TIMEOUT_S):
         yield project.mlflow_url

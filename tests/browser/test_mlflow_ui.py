@@ -57,6 +57,27 @@ def test_the_dagster_run_link_opens_the_training_run_with_its_metrics(
     assert not shown, f"the run opened in MLflow's GenAI view (side bar: {shown})"
 
 
+def test_home_then_the_experiment_opens_its_runs_with_storage_cleared(
+        browser: Browser, mlflow_ui: str, materialized: Backfill, project) -> None:
+    settings = Project.load(project.root).settings
+    browser.open(f"{mlflow_ui}/#/")
+    browser.driver.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+    browser.driver.refresh()
+    _settle(browser)
+    browser.click(f"//a[normalize-space()='{settings.mlflow.experiment}']", "the experiment on MLflow's Home")
+    browser.wait(lambda: "/runs" in browser.driver.current_url, "the experiment's Runs tab")
+    client = MlflowClient(project.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name(settings.mlflow.experiment).experiment_id])
+    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert parents, "no benchmark (parent) run in the store"
+    for run in parents:
+        browser.find(f"//*[@role='row']//a[normalize-space()='{run.info.run_name}']",
+                     f"benchmark run {run.info.run_name} in the runs table (trainings nest under it)")
+    browser.shot("11-mlflow-home-to-runs")
+    shown = [entry for entry in GENAI_ONLY if browser.visible(f"//nav//*[normalize-space()='{entry}']")]
+    assert not shown, f"the experiment opened in MLflow's GenAI view (side bar: {shown})"
+
+
 def test_the_registry_shows_best_on_every_model(browser: Browser, mlflow_ui: str, materialized: Backfill,
                                                 project) -> None:
     settings = Project.load(project.root).settings

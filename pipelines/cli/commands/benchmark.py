@@ -29,7 +29,7 @@ LOG_FILE = "logs/benchmark.log"
 NEXT_STEPS = """
 Browse the results:
   Dagster UI : DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev        (then http://127.0.0.1:3000)
-  MLflow UI  : .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db   (then http://127.0.0.1:5000)
+  MLflow UI  : .venv/bin/mlflow ui --app-name geofm --backend-store-uri sqlite:///mlflow/mlflow.db   (then http://127.0.0.1:5000)
 Segment a section of your own (.sgy/.segy, .npy, or .dat with --shape H W) with a registered model:
   .venv/bin/geofm predict --model geofm-salt-mla-lora --input line.sgy --output classes.npy
 Run the paper's settings (Zenodo data, full sizes, 100 epochs; a GPU and days):
