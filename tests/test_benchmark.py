@@ -87,6 +87,13 @@ def test_every_seed_writes_its_metrics_history_and_artifacts(trained: tuple) -> 
         assert first.miou != second.miou or first.best_val_miou != second.best_val_miou, "seeds must differ"
 
 
+def test_every_seed_run_logs_its_artifacts_and_its_learning_curves(trained: tuple) -> None:
+    _, _, _, store = trained
+    assert len(store.runs) == len(MODELS) * len(SEEDS)
+    for run in store.runs.values():
+        assert [path.name for path in run.artifacts] == ["artifacts", "history.png"]
+
+
 def test_the_summary_is_the_mean_and_std_over_seeds(trained: tuple) -> None:
     _, root, outcomes, _ = trained
     for model, outcome in outcomes.items():

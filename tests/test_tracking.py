@@ -124,6 +124,37 @@ def test_child_run_nests_and_logs_params_metrics_and_tables(
     assert tracker.run_url == f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
+def test_a_logged_folder_lands_at_the_artifact_root_not_under_its_own_name(
+    store: BenchmarkStore, client: MlflowClient, parent_run_id: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    (folder / "prediction.png").write_bytes(b"png")
+    (folder / "per_class.csv").write_text("class,iou\n")
+    (tmp_path / "history.png").write_bytes(b"curves")
+    with store.child_run(parent_run_id, "salt-unet-artifacts") as tracker:
+        tracker.log_artifact(folder)
+        tracker.log_artifact(tmp_path / "history.png")
+    names = {entry.path for entry in client.list_artifacts(tracker.run_id)}
+    assert names == {"prediction.png", "per_class.csv", "history.png"}
+
+
+@pytest.mark.parametrize(("rates", "logged"), [
+    ([1e-4, 1e-4, 1e-4], []),
+    ([0.0, 5e-5, 1e-4, 1e-4], [(0, 0.0), (1, 5e-5), (2, 1e-4), (3, 1e-4)]),
+    ([1e-4, 1e-4, 5e-5], [(0, 1e-4), (1, 1e-4), (2, 5e-5)]),
+])
+def test_the_learning_rate_is_charted_only_when_it_changes(
+    store: BenchmarkStore, client: MlflowClient, parent_run_id: str, rates: list[float],
+    logged: list[tuple[int, float]]
+) -> None:
+    with store.child_run(parent_run_id, "salt-unet-lr") as tracker:
+        for epoch, rate in enumerate(rates):
+            tracker.on_epoch_end(epoch, {"train_loss": 1.0, "lr": rate})
+    assert [(m.step, m.value) for m in client.get_metric_history(tracker.run_id, "lr")] == logged
+    assert len(client.get_metric_history(tracker.run_id, "train_loss")) == len(rates)
+
+
 def test_child_run_ends_failed_when_the_block_raises(
     store: BenchmarkStore, client: MlflowClient, parent_run_id: str
 ) -> None:
@@ -244,3 +275,12 @@ def test_benchmark_tables_land_on_the_parent_run_once(
     assert run.data.metrics["authors_miou/DINOv2-MLA/Seismic Geobody"] == 0.63
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_geofm_mlflow_app_serves_the_page_defaulting_to_the_model_training_view() -> None:
+    from pipelines.tracking.mlflow_ui import DEFAULT_VIEW_SCRIPT, WORKFLOW_STORAGE_KEY, flask_app
+
+    page = flask_app.test_client().get("/").get_data(as_text=True)
+    assert page.index(DEFAULT_VIEW_SCRIPT) < page.index("<script", page.index(DEFAULT_VIEW_SCRIPT) + 1)
+    assert f'localStorage.setItem("{WORKFLOW_STORAGE_KEY}","\\"machine_learning\\"")' in page
+    assert 'getItem("mlflow.workflowType_v1")===null' in page

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ from pipelines.tracking.locations import run_url
 from pipelines.tracking.mlflow_io import flatten_params, log_frame, model_requirements
 from training.tracking import ModelRef
 
+LEARNING_RATE = "lr"
+"""The epoch metric holding the learning rate (`training.fit`)."""
+
 
 @dataclass
 class MlflowTracker:
@@ -34,6 +37,8 @@ class MlflowTracker:
     experiment_id: str
     ui_url: str
     registered_name: str | None = None
+    _pending_rates: list[tuple[int, float]] = field(default_factory=list, init=False, repr=False)
+    _rate_varies: bool = field(default=False, init=False, repr=False)
 
     @property
     def run_url(self) -> str:
@@ -53,9 +58,11 @@ class MlflowTracker:
         log_frame(self.client, self.run_id, table, f"tables/{name}")
 
     def log_artifact(self, path: Path) -> None:
+        """A file at the run's artifact root; a folder's contents at the root (the Artifacts tab shows
+        `prediction.png`, not a folder named after the local one)."""
         path = Path(path)
         if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), path.name)
+            self.client.log_artifacts(self.run_id, str(path))
         elif path.is_file():
             self.client.log_artifact(self.run_id, str(path))
         else:
@@ -78,4 +85,15 @@ class MlflowTracker:
                         registered_name=self.registered_name, version=model_version)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        """The epoch's metrics; the learning rate only once it has changed (then from its first epoch on):
+        a constant one is the param `fit.lr`, which MLflow shows as it is (its chart of a constant metric
+        is a flat line at 0 on a -0.5..0.5 axis)."""
+        metrics = dict(metrics)
+        if LEARNING_RATE in metrics:
+            self._pending_rates.append((epoch, metrics.pop(LEARNING_RATE)))
+            self._rate_varies = self._rate_varies or len({rate for _, rate in self._pending_rates}) > 1
+            if self._rate_varies:
+                for step, rate in self._pending_rates:
+                    self.log_metrics({LEARNING_RATE: rate}, step=step)
+                self._pending_rates = []
         self.log_metrics(metrics, step=epoch)

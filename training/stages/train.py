@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from training.data.prepare import read_stats
 from training.data.stats import class_counts
 from training.distributed.context import SINGLE_PROCESS, Distributed
 from training.evaluation import EvaluationResult, evaluate_with_mirrors
+from training.figures import HISTORY_FIGURE, history_figure
 from training.fit import FitResult, fit
 from training.fit_config import FitConfig
 from training.metrics import scores_from_confusion
@@ -207,8 +209,18 @@ def _write_run_files(job: _Job, result: TrainingResult, tables: dict[str, pd.Dat
         title = f"{job.task.title}: {job.model_id.key} (test mIoU {result.miou:.3f})"
         prediction_figure(staging / "prediction.png", title, section, predict_section(model, section), label)
     tracker.log_artifact(run_dir / ARTIFACTS_DIR)
+    _log_learning_curves(job, result, tracker)
     write_atomic(run_dir / HISTORY_FILE, pd.DataFrame(result.history).to_csv(index=False))
     write_atomic(run_dir / METRICS_FILE, json.dumps(result.summary(), indent=1) + "\n")
+
+
+def _log_learning_curves(job: _Job, result: TrainingResult, tracker: Tracker) -> None:
+    """This seed's learning curves, drawn as the stage's `history.png` that `dvc plots show` shows."""
+    with tempfile.TemporaryDirectory() as folder:
+        figure = Path(folder) / HISTORY_FIGURE
+        history_figure(figure, pd.DataFrame(result.history).assign(seed=job.fit.seed),
+                       title=f"{job.task.key}/{job.model_id.key}, seed {job.fit.seed}")
+        tracker.log_artifact(figure)
 
 
 def _job(settings: Settings, root: Path, task_key: str, model_key: str, seed: int) -> _Job:
