@@ -27,7 +27,7 @@ def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefin
         report = build_report(settings, project.root)
         if report.missing:
             context.log.warning(f"not trained yet: {', '.join(report.missing)}; their cells stay empty")
-        mlflow.log_report(settings, report.tables)
+        mlflow.log_report(settings, report.tables, report.scale)
         return dg.MaterializeResult(metadata={
             "tables": dg.MetadataValue.md(report.markdown),
             "missing_runs": report.missing,

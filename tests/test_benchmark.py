@@ -79,7 +79,7 @@ def test_every_seed_writes_its_metrics_history_and_artifacts(trained: tuple) -> 
             history = pd.read_csv(folder / "history.csv")
             assert list(history["epoch"]) == [1] and {"train_loss", "val_loss", "val_miou"} <= set(history)
             assert sorted(p.name for p in (folder / "artifacts").iterdir()) == [
-                "confusion.csv", "model.json", "per_class.csv", "prediction.png"]
+                "confusion.csv", "cost.json", "model.json", "per_class.csv", "prediction.png"]
             confusion = pd.read_csv(folder / "artifacts" / "confusion.csv", index_col=0).to_numpy()
             _, labels = prepared_array_paths(prepared_task_dir(root / "data/prepared", "salt"), "test")
             assert confusion.sum() == np.load(labels).size  # pooled over the unmirrored test sections

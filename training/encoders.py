@@ -16,6 +16,8 @@ from training.errors import GeofmError
 from training.lookup import lookup
 
 LEVEL_COUNT = 4
+PRETRAINED_PATCHES = 37 * 37
+"""DINOv2's pretrained grid of position embeddings (518-pixel checkpoints), counted in `parameters`."""
 DEFAULT_ENCODER = "vit_small_patch14_dinov2"
 """The paper's encoder: runs, partitions and registered models of it carry no encoder suffix."""
 GIB = 2**30
@@ -51,6 +53,19 @@ class EncoderSpec:
     @property
     def levels(self) -> tuple[int, ...]:
         return quarter_levels(self.depth)
+
+    def trainable_parameters(self, mode: str, grid: tuple[int, int], lora_rank: int) -> int:
+        """Encoder parameters that train under `mode` on a task of patch `grid` (`position_grid: task`):
+        none (`frozen`), LoRA's factors on `attn.qkv` (C -> 3C) and `attn.proj` (C -> C) in every block
+        (`lora`), or all, DINOv2's position embeddings at the task grid (`full`)."""
+        width = self.embed_dim
+        counts = {
+            "frozen": 0,
+            "lora": self.depth * lora_rank * ((width + 3 * width) + (width + width)),
+            "full": self.parameters + (grid[0] * grid[1] - PRETRAINED_PATCHES) * width
+            if self.family == "dinov2" else self.parameters,
+        }
+        return lookup("fine-tuning mode", mode, counts)
 
     @property
     def label(self) -> str:

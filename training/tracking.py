@@ -92,7 +92,8 @@ class TrainingStore(Protocol):
 class ReportStore(Protocol):
     """Where the benchmark tables are logged."""
 
-    def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame]) -> None: ...
+    def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame],
+                   scale: Mapping[str, pd.DataFrame] | None = None) -> None: ...
 
 
 class ModelSource(Protocol):

@@ -277,9 +277,14 @@ class BenchmarkStore:
                                       filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
         return max([run.info.end_time or run.info.start_time for run in children] + [parent.start_time])
 
-    def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame]) -> None:
-        """Both benchmark tables on this benchmark configuration's parent run."""
-        self.log_tables(self.benchmark_run(settings), tables)
+    def log_report(self, settings: Settings, tables: Mapping[str, pd.DataFrame],
+                   scale: Mapping[str, pd.DataFrame] | None = None) -> None:
+        """Both benchmark tables on this benchmark configuration's parent run, and the encoder scale table
+        of each task (`report/scale_<task>`) when encoders were scanned."""
+        run_id = self.benchmark_run(settings)
+        for task, table in (scale or {}).items():
+            log_frame(self.client, run_id, table, f"report/scale_{task}")
+        self.log_tables(run_id, tables)
 
     def best_model_of_task(self, task: str, models: Sequence[str]) -> str:
         """`name@best` of the task's registered model whose best version has the highest validation mIoU."""

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from training.catalog import ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
+from training.catalog import ENCODER_SEPARATOR, ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
 from training.encoders import REFUSED_ENCODERS, refusal_message
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
@@ -205,7 +205,8 @@ class Settings(Section):
     tasks: tuple[TaskKey, ...] = Field(tuple(TASKS), min_length=1, description="tasks of the benchmark")
     models: tuple[ModelKeyText, ...] = Field(
         ("unet", "linear-lora", "pup-lora", "mla-lora", "dpt-lora"), min_length=1,
-        description="`unet` or `<network>-<mode>`, network linear/pup/mla/dpt, mode frozen/full/lora")
+        description="`unet` or `<network>-<mode>`, network linear/pup/mla/dpt, mode frozen/full/lora, on "
+                    "`model.encoder`; `<network>-<mode>.<encoder>` on another encoder (README \"Encoders\")")
     data: DataSettings = Field(default_factory=DataSettings, description="")
     model: ModelSettings = Field(default_factory=ModelSettings, description="")
     train: TrainSettings = Field(default_factory=TrainSettings, description="")
@@ -223,6 +224,14 @@ class Settings(Section):
     @classmethod
     def _unique_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
         return _unique("model", models)
+
+    @model_validator(mode="after")
+    def _scans_another_encoder(self) -> Settings:
+        for key in self.models:
+            if parse_model_key(key).encoder == self.model.encoder:
+                plain = key.rpartition(ENCODER_SEPARATOR)[0]
+                raise ValueError(f"model {key!r} scans model.encoder itself: write {plain!r}")
+        return self
 
     @cached_property
     def task_specs(self) -> dict[str, TaskSpec]:

@@ -22,11 +22,13 @@ from torch import nn
 from training.atomic import staged_dir, write_atomic
 from training.callbacks import FitCallback
 from training.catalog import ModelKey
+from training.cost import TrainingCost, measured_cost
 from training.data.card import CARD_FILE
 from training.data.dataset import PreparedDataset
 from training.data.layout import prepared_array_paths, prepared_task_dir
 from training.data.prepare import read_stats
 from training.data.stats import class_counts
+from training.device import resolve_device
 from training.distributed.context import SINGLE_PROCESS, Distributed
 from training.evaluation import EvaluationResult, evaluate_with_mirrors
 from training.figures import HISTORY_FIGURE, history_figure
@@ -123,7 +125,8 @@ def weights_source(settings: Settings, root: Path) -> str:
 def _build(job: _Job, root: Path) -> RawSectionModel:
     stats = read_stats(job.paths.prepared_dir, job.task.key)
     seed_everything(job.fit.seed)
-    return build_model(job.model_id.network, job.task, encoder=job.settings.model.encoder,
+    encoder = job.model_id.encoder_or(job.settings.model.encoder)
+    return build_model(job.model_id.network, job.task, encoder=encoder,
                        weights=weights_source(job.settings, root), finetune=job.model_id.mode,
                        lora_rank=job.settings.model.lora_rank, input_mean=float(stats["mean"]),
                        input_std=float(stats["std"]), input_scaling=job.settings.model.input_scaling,
@@ -143,7 +146,8 @@ def selection_note(regime_name: str) -> str:
 def _log_setup(job: _Job, model: RawSectionModel, tracker: Tracker) -> None:
     tracker.log_params({
         "task": job.task.key, "model": job.model_id.key, "network": job.model_id.network,
-        "finetune": job.model_id.mode, "encoder": job.settings.model.encoder, "weights": model.weights_source,
+        "finetune": job.model_id.mode, "encoder": job.model_id.encoder_or(job.settings.model.encoder),
+        "weights": model.weights_source,
         "lora_rank": job.settings.model.lora_rank, "input_scaling": job.settings.model.input_scaling,
         "unet_forward": job.settings.model.unet_forward, "position_grid": job.settings.model.position_grid,
         "selection": selection_note(job.fit.regime), "shape": list(job.task.shape),
@@ -198,14 +202,15 @@ def _log_scores(result: TrainingResult, tables: dict[str, pd.DataFrame], tracker
 
 
 def _write_run_files(job: _Job, result: TrainingResult, tables: dict[str, pd.DataFrame], model: nn.Module,
-                     test_set: PreparedDataset, tracker: Tracker) -> None:
-    """artifacts/ (tables, model reference, prediction figure), history.csv and, last, metrics.json."""
+                     test_set: PreparedDataset, tracker: Tracker, cost: TrainingCost) -> None:
+    """artifacts/ (tables, model reference, cost, prediction figure), history.csv and, last, metrics.json."""
     run_dir = job.run_dir
     section, label = test_set.read_sample(0)
     with staged_dir(run_dir / ARTIFACTS_DIR) as staging:
         tables["per_class"].to_csv(staging / "per_class.csv", index=False)
         tables["confusion"].to_csv(staging / "confusion.csv")
         (staging / "model.json").write_text(json.dumps(vars(result.model_ref), indent=1) + "\n")
+        cost.write(staging)
         title = f"{job.task.title}: {job.model_id.key} (test mIoU {result.miou:.3f})"
         prediction_figure(staging / "prediction.png", title, section, predict_section(model, section), label)
     tracker.log_artifact(run_dir / ARTIFACTS_DIR)
@@ -259,6 +264,7 @@ def _trained_and_evaluated(settings: Settings, root: Path, task_key: str, model_
                  callbacks=[tracker, *callbacks], distributed=distributed)
     if not distributed.is_main:
         return None
+    cost = measured_cost(fitted.step_seconds, resolve_device(job.fit.device))
     evaluation = evaluate_with_mirrors(model, sets["test"], task.num_classes, task.paper_batch_size,
                                        job.fit.device)
     baseline = majority_baseline_miou(job.paths, task)
@@ -267,7 +273,7 @@ def _trained_and_evaluated(settings: Settings, root: Path, task_key: str, model_
     model_ref = tracker.log_model(merged, "model")
     result = _result(job, checkpoints.name, fitted, evaluation, baseline, model, model_ref)
     _log_scores(result, tables, tracker)
-    _write_run_files(job, result, tables, merged, sets["test"], tracker)
+    _write_run_files(job, result, tables, merged, sets["test"], tracker, cost)
     # The checkpoints only serve to resume an interrupted run; the model now lives in the tracker.
     shutil.rmtree(checkpoints)
     return result

@@ -14,7 +14,7 @@ from training.stages.report import build_report
 def run(args: argparse.Namespace, project: Project) -> None:
     report = build_report(project.settings, project.root)
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
-    store.log_report(project.settings, report.tables)
+    store.log_report(project.settings, report.tables, report.scale)
     print(report.markdown)
     if report.missing:
         print(f"not trained yet: {', '.join(report.missing)}", file=sys.stderr)
