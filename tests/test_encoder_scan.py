@@ -15,6 +15,7 @@ from tiny_benchmark import write_tiny_params
 
 from assets.partitions import model_partitions
 from pipelines.tracking.locations import registered_model_name
+from training.authors_code import paper_differences
 from training.catalog import ModelKey, parse_model_key
 from training.cost import COST_FILE
 from training.encoders import ENCODER_SPECS
@@ -129,3 +130,8 @@ def test_the_report_keeps_the_benchmark_tables_and_adds_the_scale_table(scanned:
 def test_without_a_scan_the_report_has_no_scale_table(tmp_path: Path) -> None:
     settings = load_settings(write_tiny_params(tmp_path, ["das"], ["linear-lora"]))
     assert scanned_encoders(settings) == ["vit_small_patch14_dinov2"]
+
+
+def test_the_paper_differences_name_a_scans_mode_not_its_encoder() -> None:
+    lines = paper_differences(Settings(models=("unet", "mla-lora", f"dpt-frozen.{DINOV3}")))
+    assert [line.split(" (")[0] for line in lines if line.startswith("fine-tuning")] == ["fine-tuning frozen"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from training.catalog import FULLY_TRAINED_NETWORKS, parse_model_key
 from training.settings import Settings
 
 
@@ -67,7 +68,9 @@ def paper_differences(settings: Settings) -> list[str]:
             lines.append(f"`{setting.key}: {value}` (theirs `{setting.value}`: {setting.source})")
     if settings.model.weights == "none":
         lines.append("`model.weights: none`: a randomly initialised encoder (theirs: DINOv2's weights)")
-    modes = sorted({key.split("-")[1] for key in settings.models if "-" in key} - {"lora"})
+    vit_models = [model for model in map(parse_model_key, settings.models)
+                  if model.network not in FULLY_TRAINED_NETWORKS]
+    modes = sorted({model.mode for model in vit_models} - {"lora"})
     if modes:
         lines.append(f"fine-tuning {', '.join(modes)} (the paper's text: LoRA; their released scripts: full, "
                      "`run/mla_*.sh:9` -cp unfrozen)")
