@@ -209,3 +209,11 @@ def test_dinov3_small_trains_end_to_end_with_lora() -> None:
         losses.append(loss.item())
     assert losses[-1] < losses[0]
     assert torch.equal(model.encoder.vit.model.blocks[0].attn.qkv.base_layer.weight, frozen_before)
+
+
+@pytest.mark.parametrize("name", ["vit_small_patch14_reg4_dinov2", "vit_small_patch16_dinov3"])
+def test_the_authors_per_forward_position_grid_is_refused_without_a_class_position(name: str) -> None:
+    """`position_grid: source` resamples a grid that embeds the class token: registers embed none and
+    DINOv3's positions are rotary."""
+    with torch.device("meta"), pytest.raises(ValueError, match="position_grid 'source'"):
+        build_model("linear", get_task("das"), encoder=name, weights="none", position_grid="source")
