@@ -116,18 +116,3 @@ def test_the_baseline_check_judges_the_test_miou_the_stage_wrote(materialized) -
         metrics = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())
         assert metadata["test_miou"].value == round(metrics["miou"], 4)
         assert metadata["val_miou"].value == round(metrics["best_val_miou"], 4)
-
-
-def test_the_baseline_check_judges_the_test_miou_the_stage_wrote(materialized) -> None:
-    """The asset hands the check each score under its own name: a swap of test and validation mIoU fails."""
-    root, _, instance, _ = materialized
-    key = dg.AssetCheckKey(dg.AssetKey("trained_model"), BEATS_BASELINE)
-    judged = {}
-    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=100):
-        evaluation = record.event.dagster_event.event_specific_data
-        judged[(evaluation.metadata["task"].value, evaluation.metadata["model"].value)] = evaluation.metadata
-    assert set(judged) == {(task, model) for task in TASKS for model in MODELS}
-    for (task, model), metadata in judged.items():
-        metrics = json.loads((root / f"runs/{task}/{model}/metrics.json").read_text())
-        assert metadata["test_miou"].value == round(metrics["miou"], 4)
-        assert metadata["val_miou"].value == round(metrics["best_val_miou"], 4)
