@@ -126,10 +126,10 @@ def post(url: str, payload: dict, timeout: float) -> tuple[int, dict]:
 
 
 def readme_serve_command(port: int) -> str:
-    """The README's `mlflow models serve` command as printed, on `port` instead of 5001."""
-    readme = (REPO / "README.md").read_text()
-    block = re.search(r"### Serving.*?```bash\n(.*?)\ncurl ", readme, re.S)
-    assert block, "README.md lacks the serve command under ### Serving"
+    """docs/surveys.md's `mlflow models serve` command as printed, on `port` instead of 5001."""
+    page = (REPO / "docs" / "surveys.md").read_text()
+    block = re.search(r"### Serving.*?```bash\n(.*?)\ncurl ", page, re.S)
+    assert block, "docs/surveys.md lacks the serve command under ### Serving"
     command = block.group(1).replace("\\\n", " ")
     assert "-p 5001" in command
     return command.replace("-p 5001", f"-p {port}")

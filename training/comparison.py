@@ -6,7 +6,7 @@ with AVX2 (`training.reproducibility`), otherwise another CPU's kernels, or a GP
 the small differences grow over the epochs. A reference holds the scores of one run of a profile and how
 they were made (`provenance`): a reference made in strict mode on the CPU is compared exactly with runs
 made the same way, any other within max(floor, `SPREAD_FACTOR` x the seeds' std recorded with the score)
-(README "Reproduce with DVC").
+(docs/reproduce.md).
 Every number of a run's metrics.json is compared, by a flat name (`per_seed[1234].miou`), except the ones
 named in `NOT_COMPARED`; a score that is null (the std of one seed) must be null in both. The table names
 each score's protocol (`protocol`): pooled, our headline, or the paper's.

@@ -10,8 +10,8 @@ Strict mode pins them with environment variables, before torch loads (`STRICT_EN
 it) and asks for deterministic algorithms; on CUDA also cuDNN without benchmarking (the cuBLAS workspace is
 pinned in the environment). bf16 autocast on CUDA is unchanged. oneDNN stays on, pinned to AVX2: without it
 the convolutions fall back to ATen's im2col kernels, 20x slower on DPT; its blocking still follows the
-cache sizes, the one kernel choice no setting pins (README "Reproduce with DVC").
-Measured: README "Reproduce with DVC". This module imports torch only inside its functions, so the process
+cache sizes, the one kernel choice no setting pins (docs/reproduce.md).
+Measured: docs/reproduce.md. This module imports torch only inside its functions, so the process
 start can read `STRICT_ENVIRONMENT` before torch loads.
 """
 

@@ -1,5 +1,5 @@
 """The configuration reference (one markdown table row per setting), generated from the settings classes
-so the README cannot drift from the code: `python -m training.settings.docs` prints it."""
+so docs/configuration.md cannot drift from the code: `python -m training.settings.docs` prints it."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
         raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
         if raw is None:
             raise SettingsError(f"{path}: the file is empty, so nothing is configured: copy the "
-                                "repository's params.yaml and edit it (README \"Configuration\")")
+                                "repository's params.yaml and edit it (docs/configuration.md)")
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

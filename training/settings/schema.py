@@ -1,8 +1,8 @@
 """The typed settings of geofm: one frozen model per `params.yaml` section, validated once, at load.
 
-Every field carries its default, its allowed values (a `Literal`, a bound) and a description; the README's
-configuration table is generated from these classes (`training.settings.docs`), so it cannot drift. Past
-`training.settings.load_settings`, code receives these objects, never the raw mapping.
+Every field carries its default, its allowed values (a `Literal`, a bound) and a description; the
+settings table of docs/configuration.md is generated from these classes (`training.settings.docs`), so it
+cannot drift. Past `training.settings.load_settings`, code receives these objects, never the raw mapping.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ModelSettings(Section):
     """The encoder and how it is adapted."""
 
     encoder: Encoder = Field("vit_small_patch14_dinov2",
-                             description="timm name of the DINOv2/DINOv3 encoder (README \"Encoders\")")
+                             description="timm name of the DINOv2/DINOv3 encoder (docs/models.md, Encoders)")
     weights: str = Field("hub", min_length=1,
                          description="`hub`, `none` (random, for offline demos) or a .pth/.safetensors path")
     lora_rank: int = Field(8, ge=1, description="rank of the LoRA adapters on `attn.qkv` and `attn.proj`")
@@ -118,7 +118,7 @@ class TrainSettings(Section):
         "fast", description="`strict`: the same CPU kernels on every x86-64 machine with AVX2 (pinned before "
                             "torch loads, 2 threads, deterministic algorithms; on CUDA "
                             "deterministic too), so CPU trainings are bit-identical across machines; `fast`: "
-                            "each machine's fastest kernels (README \"Reproduce with DVC\")")
+                            "each machine's fastest kernels (docs/reproduce.md)")
     lock_wait_seconds: float = Field(
         0.0, ge=0, allow_inf_nan=True,
         description="how long a training waits for another one training into the same checkpoint "
@@ -206,7 +206,7 @@ class Settings(Section):
     models: tuple[ModelKeyText, ...] = Field(
         ("unet", "linear-lora", "pup-lora", "mla-lora", "dpt-lora"), min_length=1,
         description="`unet` or `<network>-<mode>`, network linear/pup/mla/dpt, mode frozen/full/lora, on "
-                    "`model.encoder`; `<network>-<mode>.<encoder>` on another encoder (README \"Encoders\")")
+                    "`model.encoder`; `<network>-<mode>.<encoder>` on another encoder (docs/models.md)")
     data: DataSettings = Field(default_factory=DataSettings, description="")
     model: ModelSettings = Field(default_factory=ModelSettings, description="")
     train: TrainSettings = Field(default_factory=TrainSettings, description="")
