@@ -278,7 +278,7 @@ def main() -> None:
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--finetune", default="lora", choices=("frozen", "full", "lora"))
     parser.add_argument("--encoders", nargs="+", default=[DEFAULT_ENCODER], choices=ENCODERS,
-                        help="timm encoders, each timed with every ViT network (README \"Encoders\")")
+                        help="timm encoders, each timed with every ViT network (docs/models.md)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the paper's, per task")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--warmup", type=int, default=1)

@@ -1,6 +1,6 @@
 """The names a configuration can choose from (networks, fine-tuning modes, encoders, losses, schedules)
 and how a benchmark model key is spelled: `unet`, or `<network>-<mode>` for a ViT network and its mode, on
-`model.encoder`, or `<network>-<mode>.<encoder>` on another encoder (the encoder scan, README "Encoders").
+`model.encoder`, or `<network>-<mode>.<encoder>` on another encoder (the encoder scan, docs/models.md).
 
 Light on purpose: the settings import this, not the heavy registries (`training.models`, `training.losses`,
 `training.schedule`), whose keys a test checks against these names.
