@@ -42,7 +42,10 @@ def write_params(root: Path, models: Sequence[str], **train: object) -> Path:
     overrides of the demo profile's train section."""
     path = write_tiny_params(root, [TASK], models)
     params = yaml.safe_load(path.read_text())
-    params["profiles"]["demo"]["train"].update(epochs=EPOCHS, **train)
+    # Fast kernels: strict mode sizes torch's thread pool in each process, and a child forked from this
+    # test process (`fork_geofm`) cannot start a new OpenMP pool (it hangs); these tests compare runs of
+    # one machine, which repeat themselves in either mode.
+    params["profiles"]["demo"]["train"].update(epochs=EPOCHS, reproducibility="fast", **train)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
