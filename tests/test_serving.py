@@ -59,8 +59,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     root = tmp_path_factory.mktemp("registry")
     (root / "mlflow").mkdir()
     tracking_uri = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)  # an earlier test may have set the process-wide registry elsewhere
     experiment = MlflowClient().create_experiment("serving", artifact_location=(root / "artifacts").as_uri())
     model = train_on_stripe_tiles(TILE)
     with mlflow.start_run(experiment_id=experiment):
@@ -72,7 +73,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         squeezed = model(torch.from_numpy(mapped(SECTION))[None, None]).argmax(dim=1)[0].numpy()
     assert 0 < expected.sum() < expected.size and (expected != squeezed).mean() > 0.05
     yield tracking_uri, expected, model
-    mlflow.set_tracking_uri(previous)
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
 
 
 def test_both_flavours_load_from_the_registry(registry: Registry) -> None:

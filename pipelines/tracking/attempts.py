@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 
 
 def _local_folder(artifact_location: str) -> Path | None:
@@ -21,10 +22,19 @@ def _local_folder(artifact_location: str) -> Path | None:
     return artifacts.parent if artifacts.name == "artifacts" else artifacts
 
 
+def _model_id(version: ModelVersion) -> str | None:
+    """The logged model a version was registered from (its `model_id`, or the id its `models:/` source
+    names: `mlflow.register_model` leaves `model_id` empty)."""
+    if version.model_id:
+        return version.model_id
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 def discard_unregistered_models(client: MlflowClient, run_id: str, experiment_id: str) -> list[str]:
     """Delete the logged models of `run_id` that no model version uses, and their local artifacts; their
     ids. A remote artifact store keeps the files (MLflow's garbage collection removes them)."""
-    used = {version.model_id for version in client.search_model_versions(f"run_id = '{run_id}'")}
+    used = {_model_id(version) for version in client.search_model_versions(f"run_id = '{run_id}'")}
     discarded = []
     for logged in client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'"):
         if logged.model_id in used:
