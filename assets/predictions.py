@@ -31,8 +31,9 @@ def build_predictions(surveys: list[str], trained_model: dg.AssetsDefinition) ->
         """The survey's classes (.npy, SEG-Y copy for a SEG-Y input), the record with the amplitude mapping,
         a preview of one inline."""
         settings, name = project.settings, context.partition_key
+        models = settings.benchmark_models
         result = predict_configured_survey(settings, project.root, name, mlflow.load_model,
-                                           lambda task: mlflow.best_model_of_task(task, settings.models),
+                                           lambda task: mlflow.best_model_of_task(task, models),
                                            mlflow.model_provenance)
         written = [str(path) for path in (result.paths.classes, result.paths.segy, result.paths.metadata)
                    if path is not None]

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from training.data.splits import validation_count
 from training.settings import Project, Settings
+from training.stages.outputs import dvc_stage_instance
 from training.tasks import TaskSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +124,9 @@ def diagonal_order(tasks: Sequence[str], models: Sequence[str]) -> list[tuple[st
 def dvc_stages(project: Project) -> list[tuple[str, str, str]]:
     """(DVC stage, task, model) in a valid order for `dvc repro`, the trainings in `diagonal_order`."""
     settings = project.settings
-    trainings = diagonal_order(settings.tasks, settings.models)
+    trainings = diagonal_order(settings.tasks, settings.benchmark_models)
     return [("raw", "", ""), *((f"prepare@{task}", task, "") for task in settings.tasks),
-            *((f"train@{task}-{model}", task, model) for task, model in trainings),
+            *((dvc_stage_instance(settings, "train", task, model), task, model) for task, model in trainings),
             ("report", "", ""), *((f"predictions@{name}", "", "") for name in settings.predict.surveys)]
 
 
@@ -153,9 +154,10 @@ def finished_grid(cells: set[tuple[str, str]], tasks: Sequence[str],
 
 
 def restricted_params(workdir: Path, tasks: Sequence[str], models: Sequence[str]) -> str:
-    """A params file of the copy whose benchmark is the `tasks` x `models` grid (the rest unchanged)."""
+    """A params file of the copy whose benchmark is the `tasks` x `models` grid (the rest unchanged; the
+    encoder scan's trainings among `models` as their keys, its list of encoders emptied)."""
     text = (workdir / "params.yaml").read_text()
-    for key, values in (("tasks", tasks), ("models", models)):
+    for key, values in (("tasks", tasks), ("models", models), ("  encoders", ())):
         text, count = re.subn(rf"^{key}:[^\n]*", f"{key}: [{', '.join(values)}]", text, flags=re.MULTILINE)
         if count != 1:
             raise SystemExit(f"{workdir / 'params.yaml'}: expected one top-level `{key}:` line, found "
@@ -197,7 +199,7 @@ def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool, dea
         record(path, measured)
         print(f"  {seconds:.0f} s, peak {peak / 2**30:.2f} GiB", flush=True)
     trained = {(m.task, m.model) for m in read_measurements(path) if m.model}
-    everything = len(trained) == len(project.settings.tasks) * len(project.settings.models)
+    everything = len(trained) == len(project.settings.tasks) * len(project.settings.benchmark_models)
     if everything and ("dvc", "repro (nothing to do)") not in done:
         seconds, peak = run_measured(["dvc", "repro"], workdir, env, workdir / LOGS / "repro_all.log")
         status = subprocess.run(["dvc", "status"], cwd=workdir, env=env, capture_output=True,
@@ -206,7 +208,7 @@ def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool, dea
             raise SystemExit(f"`dvc status` after `dvc repro` lists changes:\n{status}")
         record(path, Measurement("repro (nothing to do)", "dvc", seconds, peak))
     if dagster and not any(m.front_door == "dagster" for m in read_measurements(path)):
-        tasks, models = finished_grid(trained, project.settings.tasks, project.settings.models)
+        tasks, models = finished_grid(trained, project.settings.tasks, project.settings.benchmark_models)
         params = "params.yaml" if everything else restricted_params(workdir, tasks, models)
         print(f"geofm benchmark (Dagster) over {tasks} x {models} ...", flush=True)
         seconds, peak = run_measured([sys.executable, "-m", "pipelines", "--params", params, "--profile",
@@ -254,12 +256,12 @@ def grid_table(measurements: Sequence[Measurement], project: Project) -> str:
     """The DVC trainings as a task x model grid: wall time, peak RSS and seconds per step of each cell."""
     settings = project.settings
     cells = {(m.task, m.model): m for m in measurements if m.front_door == "dvc" and m.model}
-    rows = [f"| task (section, batch) | {' | '.join(settings.models)} |",
-            f"|---|{'---:|' * len(settings.models)}"]
+    rows = [f"| task (section, batch) | {' | '.join(settings.benchmark_models)} |",
+            f"|---|{'---:|' * len(settings.benchmark_models)}"]
     for key, task in settings.task_specs.items():
         label = f"{key} ({task.shape[0]}x{task.shape[1]}, {_batch(settings, task)})"
         shown = [f"{m.seconds:.0f} s, {m.peak_rss_bytes / 2**30:.1f} GiB, {_cell(m.step_seconds, 0)} s/step"
-                 if (m := cells.get((key, model))) else "not run" for model in settings.models]
+                 if (m := cells.get((key, model))) else "not run" for model in settings.benchmark_models]
         rows.append(f"| {label} | {' | '.join(shown)} |")
     return "\n".join(rows)
 

@@ -22,7 +22,7 @@ from assets import DVC_STAGE
 from pipelines.orchestration.definitions import build_definitions
 from training.settings import Project
 from training.stages.catalog import STAGES
-from training.stages.outputs import stage_outputs
+from training.stages.outputs import dvc_stage_instance, stage_outputs
 
 TASKS = ("das",)
 MODELS = ("unet", "linear-lora")
@@ -38,16 +38,20 @@ def _run(command: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
-    root = tmp_path_factory.mktemp("repo")
+def _tiny_repo(root: Path, models: tuple[str, ...], encoders: tuple[str, ...] = ()) -> Path:
+    """A git + DVC repository in `root` holding the project's code, dvc.yaml and tiny params."""
     copy_project_files(root, COPIED)
-    write_tiny_params(root, TASKS, MODELS)
+    write_tiny_params(root, TASKS, models, encoders)
     _run(["git", "init", "-q"], root)
     _run(["dvc", "init", "-q"], root)
     _run(["dvc", "config", "core.analytics", "false"], root)
     return root
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
+    return _tiny_repo(tmp_path_factory.mktemp("repo"), MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +90,7 @@ def _dagster_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, list[str]
         instances[node.key] = []
         for key in partitions:
             dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {"task": key}
-            name = stage if key is None else f"{stage}@" + "-".join(
-                dims[d] for d in ("task", "model") if d in dims)
+            name = dvc_stage_instance(project.settings, stage, dims.get("task"), dims.get("model"))
             instances[node.key].append((name, dims))
     upstream, outputs = {}, {}
     for node in graph.asset_nodes:
@@ -103,9 +106,11 @@ def _dagster_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, list[str]
     return upstream, outputs
 
 
-def test_dvc_stages_and_dagster_assets_are_one_graph(repo_copy: Path) -> None:
-    dagster_upstream, dagster_outputs = _dagster_graph(repo_copy)
-    with Repo(str(repo_copy)) as repo:
+def _assert_one_graph(root: Path) -> set[str]:
+    """DVC's stages of `root` and its Dagster assets' partitions: the same instances, upstream instances and
+    outputs; the instances' names."""
+    dagster_upstream, dagster_outputs = _dagster_graph(root)
+    with Repo(str(root)) as repo:
         graph = repo.index.graph
         dvc_upstream = {stage.name: {parent.name for parent in graph.successors(stage)}
                         for stage in repo.index.stages}
@@ -113,6 +118,21 @@ def test_dvc_stages_and_dagster_assets_are_one_graph(repo_copy: Path) -> None:
                        for stage in repo.index.stages}
     assert dvc_upstream == dagster_upstream
     assert dvc_outputs == {name: sorted(paths) for name, paths in dagster_outputs.items()}
+    return set(dvc_upstream)
+
+
+def test_dvc_stages_and_dagster_assets_are_one_graph(repo_copy: Path) -> None:
+    assert not any(name.startswith("train-encoder") for name in _assert_one_graph(repo_copy))
+
+
+def test_the_encoder_axis_expands_to_one_graph_in_both_front_doors(tmp_path: Path) -> None:
+    """`encoder_scan`: the ViT models (not the UNet) once more per encoder, one DVC stage and one Dagster
+    partition each, writing their own run folders; today's stages keep their names."""
+    encoders = ("vit_small_patch16_dinov3", "vit_base_patch14_dinov2")
+    names = _assert_one_graph(_tiny_repo(tmp_path, MODELS, encoders))
+    trainings = {name for name in names if name.startswith("train")}
+    assert trainings == {"train@das-unet", "train@das-linear-lora",
+                         *(f"train-encoder@das-linear-lora-{encoder}" for encoder in encoders)}
 
 
 def _stale_after(repo_copy: Path, change: dict) -> set[str]:
@@ -162,10 +182,11 @@ def _imported_project_files(command: str) -> set[str]:
     return files
 
 
-@pytest.mark.parametrize("stage", [entry.name for entry in STAGES])
-def test_each_stage_depends_on_every_module_its_command_imports(stage: str) -> None:
+@pytest.mark.parametrize(("stage", "command"), [(name, entry.name) for entry in STAGES
+                                                 for name in filter(None, (entry.name, entry.encoder_axis))])
+def test_each_stage_depends_on_every_module_its_command_imports(stage: str, command: str) -> None:
     declared = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
     deps = [dep for dep in (declared.get("do") or declared)["deps"] if "${" not in dep]
-    uncovered = sorted(path for path in _imported_project_files(stage)
+    uncovered = sorted(path for path in _imported_project_files(command)
                        if not any(path == dep or path.startswith(f"{dep}/") for dep in deps))
     assert uncovered == [], f"dvc.yaml stage {stage!r} misses code deps: {uncovered}"

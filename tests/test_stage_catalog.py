@@ -12,19 +12,34 @@ from pipelines.cli.main import COMMANDS
 from pipelines.orchestration.benchmark_runner import benchmark_plan
 from pipelines.orchestration.definitions import build_definitions
 from training.settings import Project
-from training.stages.catalog import STAGES
-
-NAMES = [entry.name for entry in STAGES]
+from training.stages.catalog import STAGES, dvc_stage_names
 
 
 def test_dvc_yaml_declares_the_catalog_s_stages_in_order_each_running_its_command() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert list(stages) == NAMES
+    assert list(stages) == dvc_stage_names() == ["raw", "prepare", "train", "train-encoder", "report",
+                                                 "predictions"]
     for entry in STAGES:
-        declared = stages[entry.name]
-        command = (declared.get("do") or declared)["cmd"].split()
-        assert command[:2] == ["geofm", entry.name]
-        assert [word[2:] for word in command if word.startswith("--")] == list(entry.instance_options)
+        for name in filter(None, (entry.name, entry.encoder_axis)):
+            declared = stages[name]
+            command = (declared.get("do") or declared)["cmd"].split()
+            assert command[:2] == ["geofm", entry.name]
+            assert [word[2:] for word in command if word.startswith("--")] == list(entry.instance_options)
+
+
+def test_the_encoder_axis_stage_is_the_training_stage_on_the_scan_s_lists() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    train, scan = stages["train"], stages["train-encoder"]
+    assert scan["matrix"] == {"task": "${tasks}", "model": "${encoder_scan.models}",
+                              "encoder": "${encoder_scan.encoders}"}
+    assert "--model ${item.model}.${item.encoder}" in scan["cmd"]
+    assert (scan["deps"], scan["params"]) == (train["deps"], train["params"])
+    run_folder = "${outputs.runs_dir}/${item.task}/${item.model}"
+    for kind in ("outs", "metrics", "plots"):
+        scanned = [next(iter(out)) for out in scan[kind]]
+        assert [path.replace(f"{run_folder}.${{item.encoder}}", run_folder) for path in scanned] \
+            == [next(iter(out)) for out in train[kind]]
+        assert all(path.startswith(f"{run_folder}.${{item.encoder}}/") for path in scanned)
 
 
 def test_each_stage_is_a_command_with_its_options() -> None:

@@ -15,15 +15,21 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_SHAPE = [28, 28]
 
 
-def load_tiny_settings(root: Path, tasks: Sequence[str], models: Sequence[str]) -> Settings:
+def load_tiny_settings(root: Path, tasks: Sequence[str], models: Sequence[str],
+                       encoders: Sequence[str] = ()) -> Settings:
     """`write_tiny_params`, then its settings."""
-    return load_settings(write_tiny_params(root, tasks, models))
+    return load_settings(write_tiny_params(root, tasks, models, encoders))
 
 
-def write_tiny_params(root: Path, tasks: Sequence[str], models: Sequence[str]) -> Path:
-    """Write `root/params.yaml`: the repo's file on the demo profile, shrunk to `tasks` x `models`."""
+def write_tiny_params(root: Path, tasks: Sequence[str], models: Sequence[str],
+                      encoders: Sequence[str] = ()) -> Path:
+    """Write `root/params.yaml`: the repo's file on the demo profile, shrunk to `tasks` x `models`; with
+    `encoders`, the plain ViT models of `models` also train on each (the encoder scan)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(profile="demo", tasks=list(tasks), models=list(models))
+    if encoders:
+        scanned = [model for model in models if model != "unet" and "." not in model]
+        params["encoder_scan"] = {"encoders": list(encoders), "models": scanned}
     demo = params["profiles"]["demo"]
     demo["data"]["synthetic"].update(train_count=8, test_count=2, shapes={task: TINY_SHAPE for task in tasks})
     demo["train"].update(epochs=1, batch_size=4)

@@ -68,7 +68,7 @@ def paper_differences(settings: Settings) -> list[str]:
             lines.append(f"`{setting.key}: {value}` (theirs `{setting.value}`: {setting.source})")
     if settings.model.weights == "none":
         lines.append("`model.weights: none`: a randomly initialised encoder (theirs: DINOv2's weights)")
-    vit_models = [model for model in map(parse_model_key, settings.models)
+    vit_models = [model for model in map(parse_model_key, settings.benchmark_models)
                   if model.network not in FULLY_TRAINED_NETWORKS]
     modes = sorted({model.mode for model in vit_models} - {"lora"})
     if modes:

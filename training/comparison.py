@@ -86,7 +86,7 @@ def run_metrics(settings: Settings, root: Path) -> dict[str, Metrics]:
     paths = ProjectPaths.of(settings, root)
     runs = {}
     for task in settings.tasks:
-        for model in settings.models:
+        for model in settings.benchmark_models:
             path = paths.run_dir(task, model) / METRICS_FILE
             if path.is_file():
                 runs[f"{task}/{model}"] = flatten(json.loads(path.read_text()))

@@ -62,7 +62,7 @@ def benchmark_plan(settings: Settings) -> list[tuple[str, str | dg.MultiPartitio
         (): [None],
         (TASK,): list(settings.tasks),
         (TASK, MODEL): [dg.MultiPartitionKey({TASK: task, MODEL: model})
-                        for task in settings.tasks for model in settings.models],
+                        for task in settings.tasks for model in settings.benchmark_models],
     }
     return [(entry.name, key) for entry in STAGES if entry.benchmark
             for key in partitions[entry.instance_options]]

@@ -38,7 +38,8 @@ def build_definitions(project: Project, orchestration: OrchestrationSettings | N
         lambda _: LockFileDevicePool.for_settings(orchestration, settings.train.device),
         description="the device pool a training leases its GPU(s) from")
     return dg.Definitions(
-        assets=build_benchmark_assets(settings.tasks, settings.models, list(settings.predict.surveys)),
+        assets=build_benchmark_assets(settings.tasks, settings.benchmark_models,
+                                      list(settings.predict.surveys)),
         jobs=jobs,
         resources={"project": project, "mlflow": store, "devices": devices},
         executor=build_executor(orchestration, profile=settings.profile, tracking_uri=store.tracking_uri,

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
+from training.catalog import ENCODERS, parse_model_key
+from training.encoders import REFUSED_ENCODERS, refusal_message
 from training.tasks import get_task
 
 Size = Annotated[int, Field(gt=0)]
 TaskKey = Annotated[str, AfterValidator(lambda key: get_task(key).key)]
+ModelKeyText = Annotated[str, AfterValidator(lambda key: parse_model_key(key).key)]
+
+
+def _offered(encoder: object) -> object:
+    if encoder in REFUSED_ENCODERS:
+        raise ValueError(refusal_message(str(encoder)))
+    return encoder
+
+
+Encoder = Annotated[Literal[ENCODERS], BeforeValidator(_offered)]  # type: ignore[valid-type]
+"""A registered encoder's timm name; a refused one (`training.encoders.REFUSED_ENCODERS`) says why."""
 
 
 class Section(BaseModel):
@@ -26,3 +47,11 @@ class Section(BaseModel):
         if isinstance(value, bool) and "bool" not in expected:
             raise ValueError(f"expected {expected}, not the boolean {str(value).lower()}")
         return value
+
+
+def unique(kind: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """`keys`, or an error naming the first key listed twice."""
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"{kind} {repeated[0]!r} is listed twice")
+    return keys

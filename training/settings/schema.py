@@ -11,19 +11,17 @@ import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from training.catalog import ENCODER_SEPARATOR, ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
-from training.encoders import REFUSED_ENCODERS, refusal_message
+from training.catalog import LOSSES, SCHEDULES, ModelKey, parse_model_key
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
-from training.settings.base import Section, Size, TaskKey
+from training.settings.base import Encoder, ModelKeyText, Section, Size, TaskKey, unique
+from training.settings.encoder_scan import EncoderScanSettings, axis_problem
 from training.settings.orchestration import OrchestrationSettings
 from training.settings.predict import PredictSettings
 from training.tasks import TASKS, TaskSpec, get_task
 
-ModelKeyText = Annotated[str, AfterValidator(lambda key: parse_model_key(key).key)]
-Encoder = Literal[ENCODERS]  # type: ignore[valid-type]
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
 
@@ -73,13 +71,6 @@ class ModelSettings(Section):
                             "patch grid (`full` trains that grid); `source`: the pretrained 37x37 grid, "
                             "resampled by the same formula in every forward (`full` trains the 37x37 grid), "
                             "as the authors'")
-
-    @field_validator("encoder", mode="before")
-    @classmethod
-    def _offered_encoder(cls, encoder: object) -> object:
-        if encoder in REFUSED_ENCODERS:
-            raise ValueError(refusal_message(str(encoder)))
-        return encoder
 
 
 class TrainSettings(Section):
@@ -141,7 +132,7 @@ class TrainSettings(Section):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
-        return _unique("seed", seeds)
+        return unique("seed", seeds)
 
     @model_validator(mode="after")
     def _warmup_within_epochs(self) -> TrainSettings:
@@ -207,6 +198,7 @@ class Settings(Section):
         ("unet", "linear-lora", "pup-lora", "mla-lora", "dpt-lora"), min_length=1,
         description="`unet` or `<network>-<mode>`, network linear/pup/mla/dpt, mode frozen/full/lora, on "
                     "`model.encoder`; `<network>-<mode>.<encoder>` on another encoder (docs/models.md)")
+    encoder_scan: EncoderScanSettings = Field(default_factory=EncoderScanSettings, description="")
     data: DataSettings = Field(default_factory=DataSettings, description="")
     model: ModelSettings = Field(default_factory=ModelSettings, description="")
     train: TrainSettings = Field(default_factory=TrainSettings, description="")
@@ -218,20 +210,25 @@ class Settings(Section):
     @field_validator("tasks")
     @classmethod
     def _unique_tasks(cls, tasks: tuple[str, ...]) -> tuple[str, ...]:
-        return _unique("task", tasks)
+        return unique("task", tasks)
 
     @field_validator("models")
     @classmethod
     def _unique_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
-        return _unique("model", models)
+        return unique("model", models)
 
     @model_validator(mode="after")
-    def _scans_another_encoder(self) -> Settings:
-        for key in self.models:
-            if parse_model_key(key).encoder == self.model.encoder:
-                plain = key.rpartition(ENCODER_SEPARATOR)[0]
-                raise ValueError(f"model {key!r} scans model.encoder itself: write {plain!r}")
+    def _one_encoder_axis(self) -> Settings:
+        problem = axis_problem(self.models, self.model.encoder, self.encoder_scan)
+        if problem:
+            raise ValueError(problem)
         return self
+
+    @cached_property
+    def benchmark_models(self) -> tuple[str, ...]:
+        """Every model the benchmark trains per task: `models`, then the encoder scan's `<model>.<encoder>`
+        (one Dagster partition, DVC stage and registered model each)."""
+        return (*self.models, *self.encoder_scan.trainings())
 
     @cached_property
     def task_specs(self) -> dict[str, TaskSpec]:
@@ -245,16 +242,9 @@ class Settings(Section):
         return lookup("task", key, self.task_specs)
 
     def model_key(self, key: str) -> ModelKey:
-        """One configured model; a model outside `models` is an error listing them."""
-        if key not in self.models:
-            raise UnknownKeyError(unknown_key_message("model", key, self.models))
+        """One model of the benchmark; a model outside `benchmark_models` is an error listing them."""
+        if key not in self.benchmark_models:
+            raise UnknownKeyError(unknown_key_message("model", key, self.benchmark_models))
         return parse_model_key(key)
-
-
-def _unique(kind: str, keys: tuple[str, ...]) -> tuple[str, ...]:
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise ValueError(f"{kind} {repeated[0]!r} is listed twice")
-    return keys
 
 

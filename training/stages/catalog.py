@@ -22,19 +22,28 @@ class Stage:
     instance_options: tuple[str, ...]
     summary: str
     benchmark: bool = True
+    encoder_axis: str | None = None
+    """The dvc.yaml stage that runs this command for the encoder scan (`encoder_scan:` in params.yaml),
+    beside the stage of the plain models: DVC's matrix reads the scan's lists directly."""
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("raw", "raw_data", (), "Write or fetch the raw data, then validate every file."),
     Stage("prepare", "prepared_data", ("task",),
           "Prepare one task's arrays and data card, then validate them."),
-    Stage("train", "trained_model", ("task", "model"), "Train and test one model, tracked in MLflow."),
+    Stage("train", "trained_model", ("task", "model"), "Train and test one model, tracked in MLflow.",
+          encoder_axis="train-encoder"),
     Stage("report", "benchmark_report", (), "Build both tables (ours beside the paper's), log them to MLflow "
           "and print them."),
     Stage("predictions", "predictions", ("survey",),
           "Segment one configured survey (predict.surveys) with its task's best model.", benchmark=False),
 )
 """In the order they run."""
+
+
+def dvc_stage_names() -> list[str]:
+    """The stages of dvc.yaml in order: each catalog stage, then its encoder-axis stage if it has one."""
+    return [name for entry in STAGES for name in (entry.name, entry.encoder_axis) if name]
 
 
 def stage(name: str) -> Stage:

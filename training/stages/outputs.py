@@ -6,9 +6,11 @@ import hashlib
 import json
 from pathlib import Path
 
+from training.catalog import ENCODER_SEPARATOR
 from training.data.layout import prepared_task_dir
 from training.figures import HISTORY_FIGURE
 from training.settings import ProjectPaths, Settings
+from training.stages.catalog import stage as catalog_stage
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
@@ -32,6 +34,18 @@ def stage_outputs(settings: Settings, stage: str, task: str | None = None,
         "predictions": [paths.root / settings.predict.output_dir / (task or "")],
     }
     return [paths.relative(path) for path in outputs[stage]]
+
+
+def dvc_stage_instance(settings: Settings, stage: str, task: str | None = None,
+                       model: str | None = None) -> str:
+    """The dvc.yaml name of one stage instance (`train@das-mla-lora`): a training of the encoder scan
+    is `train-encoder@<task>-<model>-<encoder>`, DVC's matrix naming each axis's value."""
+    entry = catalog_stage(stage)
+    if entry.encoder_axis and model in settings.encoder_scan.trainings():
+        base, _, encoder = str(model).partition(ENCODER_SEPARATOR)
+        return f"{entry.encoder_axis}@{task}-{base}-{encoder}"
+    values = [value for value in (task, model) if value]
+    return f"{stage}@{'-'.join(values)}" if values else stage
 
 
 def benchmark_id(settings: Settings) -> str:

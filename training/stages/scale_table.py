@@ -23,7 +23,7 @@ _RANDOM = " (random initialisation: these scores do not reflect the pretrained e
 
 def scanned_encoders(settings: Settings) -> list[str]:
     """The encoders the configured ViT models train, `model.encoder` first when a plain key uses it."""
-    keys = [parse_model_key(key) for key in settings.models]
+    keys = [parse_model_key(key) for key in settings.benchmark_models]
     return list(dict.fromkeys(key.encoder_or(settings.model.encoder) for key in keys
                               if key.network not in FULLY_TRAINED_NETWORKS))
 
@@ -56,7 +56,7 @@ def scale_tables(settings: Settings, root: Path) -> dict[str, pd.DataFrame]:
     tables = {}
     for task_key in settings.tasks:
         rows: dict[str, dict[str, object]] = {}
-        for key in settings.models:
+        for key in settings.benchmark_models:
             model_id = parse_model_key(key)
             if model_id.network in FULLY_TRAINED_NETWORKS:
                 continue

@@ -61,8 +61,9 @@ def run(args: argparse.Namespace, project: Project) -> None:
     settings = project.settings
     log_file = project.root / LOG_FILE
     _log_to_file(log_file)
-    print(f"benchmark, profile {settings.profile}: {len(settings.tasks)} tasks x {len(settings.models)} "
-          f"models; Dagster instance {project.root / '.dagster_home'}; log {LOG_FILE}")
+    print(f"benchmark, profile {settings.profile}: {len(settings.tasks)} tasks x "
+          f"{len(settings.benchmark_models)} models; Dagster instance {project.root / '.dagster_home'}; "
+          f"log {LOG_FILE}")
     if settings.model.weights == "none":
         print(random_encoder_notice(settings.model.encoder))
     instance = dagster_instance(project.root)

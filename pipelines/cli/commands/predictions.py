@@ -15,6 +15,6 @@ def run(args: argparse.Namespace, project: Project) -> None:
     settings = project.settings
     store = BenchmarkStore.for_project(settings.mlflow, project.root)
     result = predict_configured_survey(settings, project.root, args.survey, store.load_model,
-                                       lambda task: store.best_model_of_task(task, settings.models),
+                                       lambda task: store.best_model_of_task(task, settings.benchmark_models),
                                        store.model_provenance)
     print(describe(result))
