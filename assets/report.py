@@ -4,9 +4,12 @@ protocol beside the paper's published numbers (`training.report`)."""
 import dagster as dg
 
 from assets.partitions import stage_asset
+from training.encoders import encoder_spec
+from training.report import encoder_line
 from training.settings import Project
 from training.stages.outputs import stage_outputs
 from training.stages.report import build_report
+from training.stages.scale_table import scanned_encoders
 from training.tracking import ReportStore
 
 
@@ -30,6 +33,8 @@ def build_benchmark_report(trained_model: dg.AssetsDefinition) -> dg.AssetsDefin
         mlflow.log_report(settings, report.tables, report.scale)
         return dg.MaterializeResult(metadata={
             "tables": dg.MetadataValue.md(report.markdown),
+            "encoder": encoder_line(settings.model.encoder),
+            "scanned_encoders": [encoder_spec(name).label for name in scanned_encoders(settings)],
             "missing_runs": report.missing,
             "outputs": stage_outputs(settings, "report"),
         })

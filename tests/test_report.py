@@ -10,8 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.tracking.store import summary_metrics
 from training.authors_code import AUTHORS_CODE, paper_differences
-from training.report import NETWORK_ROWS, PAPER_MIOU, PAPER_MPA, benchmark_tables, tables_markdown
+from training.report import (
+    NETWORK_ROWS,
+    PAPER_MIOU,
+    PAPER_MPA,
+    benchmark_tables,
+    network_row,
+    tables_markdown,
+)
 from training.settings import Settings, load_settings
 
 ROWS = ["Unet", "DINOv2-LINEAR", "DINOv2-PUP", "DINOv2-DPT", "DINOv2-MLA"]
@@ -72,6 +80,43 @@ def test_several_modes_label_the_vit_rows_but_not_unet() -> None:
     assert table.loc["DINOv2-PUP (lora)", "DAS"] == 0.81
     assert table.loc["DINOv2-PUP (frozen)", "DAS"] == 0.75
     assert table.loc["Unet", "DAS"] == 0.70
+
+
+def test_the_rows_name_an_encoder_other_than_the_papers_and_keep_its_paper_numbers() -> None:
+    results = [_result("das", "mla", "lora", 0.61, 0.71, authors=(0.62, 0.72)),
+               _result("das", "mla", "frozen", 0.51, 0.61), _result("das", "unet", "full", 0.5, 0.6)]
+    tables = benchmark_tables(results, encoder="vit_base_patch16_dinov3")
+    assert list(tables["miou"].index) == [
+        "Unet", *(f"DINOv3 ViT-B/16-{name} ({mode})" for name in ("LINEAR", "PUP", "DPT", "MLA")
+                  for mode in ("frozen", "lora"))]
+    assert tables["miou"].loc["DINOv3 ViT-B/16-MLA (lora)", "DAS"] == 0.61
+    markdown = tables_markdown(tables)
+    assert markdown.startswith("ViT rows: encoder DINOv3 ViT-B/16 (`vit_base_patch16_dinov3`) (the paper's: "
+                               "DINOv2 ViT-S/14).\n")
+    assert "DINOv2-" not in markdown
+    paper_miou = _sections(markdown)["mIoU, the paper's protocol, beside the paper"]
+    assert _row(paper_miou, "DINOv3 ViT-B/16-MLA (lora)")[3] == "0.6200 (paper 0.8591)"
+    assert _row(paper_miou, "DINOv3 ViT-B/16-PUP (frozen)")[3] == "— (paper 0.8487)"
+    names = {metric.key for metric in summary_metrics(tables)}
+    assert "miou/DINOv3 ViT-B-16-MLA lora/DAS" in names  # one level per part: the encoder's slash goes
+
+
+def test_each_encoder_family_and_size_has_its_own_rows() -> None:
+    assert network_row("mla") == "DINOv2-MLA"  # the paper's encoder keeps the paper's rows
+    assert network_row("pup", "vit_large_patch14_reg4_dinov2") == "DINOv2 ViT-L/14 reg4-PUP"
+    assert network_row("linear", "vit_small_plus_patch16_dinov3") == "DINOv3 ViT-S+/16-LINEAR"
+    assert network_row("unet", "vit_large_patch16_dinov3") == "Unet"
+    paper = tables_markdown(benchmark_tables([_result("salt", "dpt", "lora", 0.8, 0.9)]))
+    assert paper.startswith("ViT rows: encoder DINOv2 ViT-S/14 (`vit_small_patch14_dinov2`), the paper's.\n")
+    with pytest.raises(KeyError, match="unknown encoder 'vit_tiny'"):
+        network_row("mla", "vit_tiny")
+
+
+def test_another_encoder_is_listed_beside_the_paper() -> None:
+    notes = paper_differences(Settings(model={"encoder": "vit_large_patch16_dinov3"}))
+    assert any(line.startswith("`model.encoder: vit_large_patch16_dinov3` (theirs `vit_small_patch14_dinov2`")
+               for line in notes), notes
+    assert not any(line.startswith("`model.encoder") for line in paper_differences(Settings()))
 
 
 def _sections(markdown: str) -> dict[str, str]:

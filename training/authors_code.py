@@ -26,6 +26,8 @@ class AuthorsSetting:
 
 AUTHORS_CODE = (
     AuthorsSetting("data.source", "zenodo", "README.md (Zenodo record 12798750)"),
+    AuthorsSetting("model.encoder", "vit_small_patch14_dinov2",
+                   "demo_classification.py get_args (--vt default small: DINOv2 ViT-S/14)"),
     AuthorsSetting("model.input_scaling", "authors", "dataset.py BasicDataset (uint8, PIL resize, ToTensor)"),
     AuthorsSetting("model.unet_forward", "authors", "models/unet.py U_Net.forward (zero-padded bottleneck)"),
     AuthorsSetting("model.position_grid", "source",

@@ -3,7 +3,9 @@ scores of the paper's protocol beside the paper's numbers.
 
 Rows and columns follow the seed README of arXiv 2408.12396: networks Unet, DINOv2-LINEAR, -PUP, -DPT,
 -MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault. Our tables always hold the full
-grid, so a cell we did not run is NaN and its paper number still shows in the markdown.
+grid, so a cell we did not run is NaN and its paper number still shows in the markdown. On another encoder
+than the paper's DINOv2 ViT-S/14, the ViT rows name it (`DINOv3 ViT-B/16-MLA`), beside the paper's row of
+the same network.
 
 Each table says its protocol (`training.metrics`): `miou`/`mpa` are pooled (one confusion matrix over the
 unmirrored test sections), our headline, and stand alone; `authors_miou`/`authors_mpa` are the paper's
@@ -22,19 +24,19 @@ from typing import Any
 
 import pandas as pd
 
+from training.encoders import DEFAULT_ENCODER, encoder_spec
 from training.lookup import lookup
 from training.tasks import get_task
 
 PAPER_TASKS = ("seam", "salt", "crater", "das", "fault")
 TASK_COLUMNS = [get_task(key).title for key in PAPER_TASKS]
 
-NETWORK_ROWS = {
-    "unet": "Unet",
-    "linear": "DINOv2-LINEAR",
-    "pup": "DINOv2-PUP",
-    "dpt": "DINOv2-DPT",
-    "mla": "DINOv2-MLA",
-}
+DECODER_ROWS = {"linear": "LINEAR", "pup": "PUP", "dpt": "DPT", "mla": "MLA"}
+"""The ViT networks' names in the rows, after their encoder's."""
+NETWORK_ROWS = {"unet": "Unet", **{network: f"DINOv2-{name}" for network, name in DECODER_ROWS.items()}}
+"""The paper's rows, in its order: DINOv2 is its encoder, ViT-S/14 (`training.encoders.DEFAULT_ENCODER`)."""
+ENCODER = "encoder"
+"""Key of `DataFrame.attrs` on each benchmark table: the timm name of the ViT rows' encoder."""
 # The UNet baseline always trains fully; only the ViT networks have a fine-tuning mode worth a row label.
 MODE_FREE_NETWORKS = ("unet",)
 
@@ -90,18 +92,31 @@ PAPER_NOTES = "paper_notes"
 computation (they travel with the tables to every place that renders them)."""
 
 
-def _network_row(network: str) -> str:
-    return lookup("network", network, NETWORK_ROWS)
+def network_row(network: str, encoder: str = DEFAULT_ENCODER) -> str:
+    """The row of `network` on `encoder`: the paper's (`Unet`, `DINOv2-MLA`) on the paper's encoder, else the
+    encoder's family and size before the network (`DINOv3 ViT-L/16-MLA`, `DINOv2 ViT-B/14 reg4-PUP`)."""
+    paper_row = lookup("network", network, NETWORK_ROWS)
+    if network in MODE_FREE_NETWORKS or encoder == DEFAULT_ENCODER:
+        return paper_row
+    return f"{encoder_spec(encoder).label}-{DECODER_ROWS[network]}"
+
+
+def encoder_line(encoder: str) -> str:
+    """The sentence naming the ViT rows' encoder, above the tables."""
+    spec = encoder_spec(encoder)
+    paper = ", the paper's" if encoder == DEFAULT_ENCODER else " (the paper's: DINOv2 ViT-S/14)"
+    return f"ViT rows: encoder {spec.label} (`{encoder}`){paper}."
 
 
 def _needs_mode(network: str, modes: list[str]) -> bool:
     return network not in MODE_FREE_NETWORKS and len(modes) > 1
 
 
-def _row_labels(modes: list[str]) -> dict[tuple[str, str | None], str]:
+def _row_labels(modes: list[str], encoder: str) -> dict[tuple[str, str | None], str]:
     """(network, mode) -> row label in paper order; the mode joins the label only when several exist."""
     labels = {}
-    for network, row in NETWORK_ROWS.items():
+    for network in NETWORK_ROWS:
+        row = network_row(network, encoder)
         if _needs_mode(network, modes):
             labels.update({(network, mode): f"{row} ({mode})" for mode in modes})
         else:
@@ -109,20 +124,21 @@ def _row_labels(modes: list[str]) -> dict[tuple[str, str | None], str]:
     return labels
 
 
-def benchmark_tables(results: Iterable[Mapping[str, Any]],
-                     paper_notes: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+def benchmark_tables(results: Iterable[Mapping[str, Any]], paper_notes: Iterable[str] = (),
+                     encoder: str = DEFAULT_ENCODER) -> dict[str, pd.DataFrame]:
     """One table per `METRIC_TABLES` key from per-run results (dicts with task, network, mode, the keys and,
-    over several seeds, `<key>_std`), and their std tables (NaN where a cell had one seed). `paper_notes`:
-    what separates the runs from the authors' computation, kept with the paper-protocol tables."""
+    over several seeds, `<key>_std`) of the ViT networks on `encoder`, and their std tables (NaN where a
+    cell had one seed). `paper_notes`: what separates the runs from the authors' computation, kept with the
+    paper-protocol tables."""
     results = list(results)
     modes = sorted({str(r["mode"]) for r in results if r["network"] not in MODE_FREE_NETWORKS})
-    labels = _row_labels(modes)
+    labels = _row_labels(modes, encoder)
     keys = [*METRIC_TABLES, *(f"{key}{STD_SUFFIX}" for key in METRIC_TABLES)]
     tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=TASK_COLUMNS) for key in keys}
     filled: set[tuple[str, str]] = set()
     for result in results:
         network = result["network"]
-        _network_row(network)
+        lookup("network", network, NETWORK_ROWS)
         row = labels[(network, str(result["mode"]) if _needs_mode(network, modes) else None)]
         column = get_task(result["task"]).title
         if (row, column) in filled:
@@ -133,14 +149,19 @@ def benchmark_tables(results: Iterable[Mapping[str, Any]],
             table.loc[row, column] = math.nan if value is None else float(value)
     for key, table in tables.items():
         table.index.name = "Network"
+        table.attrs[ENCODER] = encoder
         if key in METRIC_TABLES and METRIC_TABLES[key].paper is not None:
             table.attrs[PAPER_NOTES] = list(paper_notes)
     return tables
 
 
 def _paper_row(label: str, paper: pd.DataFrame) -> str | None:
-    """The paper row that our row `label` (maybe with a " (mode)" suffix) corresponds to."""
-    return next((row for row in paper.index if label == row or label.startswith(f"{row} (")), None)
+    """The paper's row of the network of our row `label` (on any encoder, maybe with a " (mode)" suffix)."""
+    base = label.split(" (")[0]
+    suffixes = {network: f"-{name}" for network, name in DECODER_ROWS.items()}
+    network = next((network for network, row in NETWORK_ROWS.items()
+                    if base == row or (network in suffixes and base.endswith(suffixes[network]))), None)
+    return NETWORK_ROWS[network] if network and NETWORK_ROWS[network] in paper.index else None
 
 
 def _cell(ours: float, std: float, paper: float | None) -> str:
@@ -169,9 +190,11 @@ def _protocol_row(cells: pd.DataFrame, metric: MetricTable) -> pd.DataFrame:
 
 
 def tables_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
-    """Every `METRIC_TABLES` table as markdown: titled, its protocol said above it and in its first row;
-    the paper's number beside ours only where the protocols agree, with what else differs listed below."""
-    sections = []
+    """Every `METRIC_TABLES` table as markdown, under the sentence naming the ViT rows' encoder: titled, its
+    protocol said above it and in its first row; the paper's number beside ours only where the protocols
+    agree, with what else differs listed below."""
+    encoders = {table.attrs[ENCODER] for table in tables.values() if ENCODER in table.attrs}
+    sections = [encoder_line(encoder) + "\n" for encoder in sorted(encoders)]
     for key, metric in METRIC_TABLES.items():
         if key not in tables:
             raise KeyError(f"benchmark tables: missing the {key!r} table (have {', '.join(tables)})")

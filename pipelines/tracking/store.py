@@ -71,8 +71,9 @@ class ModelNotFoundError(GeofmError, ValueError):
 
 def metric_name(*parts: str) -> str:
     """`parts` joined by `/`, less the characters MLflow refuses in a metric name (`DINOv2-MLA (frozen)`
-    becomes `DINOv2-MLA frozen`)."""
-    return "/".join(_METRIC_REFUSED.sub("", part) for part in parts)
+    becomes `DINOv2-MLA frozen`) and with a `/` inside a part as `-` (`DINOv3 ViT-B/16-MLA` is one level,
+    `DINOv3 ViT-B-16-MLA`)."""
+    return "/".join(_METRIC_REFUSED.sub("", part.replace("/", "-")) for part in parts)
 
 
 def summary_metrics(tables: Mapping[str, pd.DataFrame]) -> list[Metric]:

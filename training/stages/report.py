@@ -47,7 +47,7 @@ def build_report(settings: Settings, root: Path) -> Report:
             results.append({key: metrics.get(key) for key in ("task", "network", "mode", *scores)})
     if not results:
         raise MissingInputError(f"no trained model's {METRICS_FILE} under {paths.runs_dir}: train first")
-    tables = benchmark_tables(results, paper_differences(settings))
+    tables = benchmark_tables(results, paper_differences(settings), settings.model.encoder)
     scale = scale_tables(settings, root)
     markdown = tables_markdown(tables) + ("\n" + scale_markdown(scale, settings) if scale else "")
     write_atomic(paths.reports_dir / "benchmark.md", markdown)
