@@ -25,6 +25,7 @@ from training.settings import Project
 TASK, MODEL, DINOV3 = "das", "linear-lora", "vit_small_patch16_dinov3"
 SCAN = f"{MODEL}.{DINOV3}"
 COPIED = ("training", "assets", "pipelines", "dvc.yaml", "pyproject.toml")
+pytestmark = pytest.mark.slow  # two trainings, five Dagster runs, two `dvc repro` (about two minutes)
 
 
 def _run(command: list[str], cwd: Path) -> str:
