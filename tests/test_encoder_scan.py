@@ -20,7 +20,7 @@ from training.catalog import ModelKey, parse_model_key
 from training.cost import COST_FILE
 from training.encoders import ENCODER_SPECS
 from training.models import build_model, count_parameters
-from training.settings import Settings, load_settings
+from training.settings import Settings, SettingsError, load_settings, settings_from_mapping
 from training.stages.outputs import ARTIFACTS_DIR, SEEDS_DIR
 from training.stages.prepare import prepare
 from training.stages.raw import materialize_raw
@@ -58,6 +58,40 @@ def test_scanning_model_encoder_itself_is_refused_naming_the_plain_key() -> None
         Settings(models=("mla-lora.vit_small_patch14_dinov2",))
     assert scanned_encoders(Settings(models=MODELS)) == ["vit_small_patch14_dinov2", DINOV3]
     assert scanned_encoders(Settings()) == ["vit_small_patch14_dinov2"]
+
+
+def test_the_encoder_axis_adds_each_scanned_model_on_each_encoder_after_the_plain_ones() -> None:
+    assert Settings().benchmark_models == Settings().models  # the default: no scan
+    scan = Settings(models=("unet", "linear-lora", "dpt-lora"),
+                    encoder_scan={"encoders": (DINOV3, "vit_base_patch14_dinov2"), "models": ("dpt-lora",)})
+    assert scan.benchmark_models == ("unet", "linear-lora", "dpt-lora", f"dpt-lora.{DINOV3}",
+                                     "dpt-lora.vit_base_patch14_dinov2")
+    assert scan.model_key(f"dpt-lora.{DINOV3}") == ModelKey("dpt", "lora", DINOV3)
+    assert scanned_encoders(scan) == ["vit_small_patch14_dinov2", DINOV3, "vit_base_patch14_dinov2"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"encoder_scan": {"encoders": ["vit_small_patch14_dinov2"]}},
+     "params: encoder_scan.encoders: 'vit_small_patch14_dinov2' is model.encoder"),
+    ({"model": {"encoder": DINOV3}, "encoder_scan": {"encoders": [DINOV3]}},
+     f"params: encoder_scan.encoders: '{DINOV3}' is model.encoder"),
+    ({"encoder_scan": {"encoders": [DINOV3, DINOV3]}},
+     f"encoder_scan.encoders: encoder '{DINOV3}' is listed twice"),
+    ({"encoder_scan": {"encoders": ["vit_huge_plus_patch16_dinov3"]}}, r"encoder_scan.encoders\[0\]: .* GiB"),
+    ({"encoder_scan": {"encoders": ["vit_tiny"]}}, r"encoder_scan.encoders\[0\]: Input should be"),
+    ({"encoder_scan": {"models": ["unet"]}}, "encoder_scan.models: 'unet' has no encoder to scan"),
+    ({"encoder_scan": {"models": [SCAN]}}, f"encoder_scan.models: '{SCAN}' names its encoder already"),
+    ({"encoder_scan": {"models": ["mla-lora", "mla-lora"]}},
+     "encoder_scan.models: model 'mla-lora' is listed twice"),
+    ({"models": ["unet", "mla-lora"], "encoder_scan": {"encoders": [DINOV3]}},
+     "params: encoder_scan.models: 'linear-lora' is not in models"),
+    ({"models": ["mla-lora", f"mla-lora.{DINOV3}"],
+      "encoder_scan": {"encoders": [DINOV3], "models": ["mla-lora"]}},
+     f"params: models: 'mla-lora.{DINOV3}' is also a training of encoder_scan"),
+])
+def test_a_bad_encoder_axis_is_refused_at_load_naming_the_key(params: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        settings_from_mapping(params)
 
 
 def test_a_scan_is_its_own_partition_and_registered_model_and_the_plain_names_stay() -> None:

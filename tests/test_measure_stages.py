@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import yaml
+
+from training.settings import Project, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("measure_stages", ROOT / "scripts" / "measure_stages.py")
@@ -46,6 +49,17 @@ def test_the_copy_gets_the_profile_and_the_grid_in_its_params(tmp_path: Path) ->
     assert (params["tasks"], params["models"]) == (["salt"], ["unet", "mla-lora"])
     original = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert params["profiles"] == original["profiles"] and params["train"] == original["train"]
+
+
+def test_the_grid_of_the_copy_names_the_encoder_scan_s_trainings_as_keys(tmp_path: Path) -> None:
+    text = (ROOT / "params.yaml").read_text()
+    scanned = re.sub(r"^  encoders: \[\]", "  encoders: [vit_small_patch16_dinov3]", text, flags=re.MULTILINE)
+    (tmp_path / "params.yaml").write_text(scanned)
+    models = ["linear-lora", "linear-lora.vit_small_patch16_dinov3"]
+    settings = load_settings(tmp_path / measure_stages.restricted_params(tmp_path, ["salt"], models))
+    assert settings.encoder_scan.encoders == () and settings.benchmark_models == tuple(models)
+    stages = [stage for stage, _, _ in measure_stages.dvc_stages(Project.load(tmp_path))]
+    assert "train-encoder@das-linear-lora-vit_small_patch16_dinov3" in stages
 
 
 def test_a_measured_command_reports_the_peak_memory_of_its_child(tmp_path: Path) -> None:
