@@ -1,5 +1,6 @@
 """`geofm train --task T --model M`: train and test one model (once per seed), tracked in MLflow; each
-seed's version becomes `best` if it is (DVC stage `train@T-M`). Under `torchrun --nproc-per-node N -m
+seed's version becomes `best` if it is (DVC stage `train@T-M`; `M` = `<model>.<encoder>` of the encoder
+scan: `train-encoder@T-<model>-<encoder>`). Under `torchrun --nproc-per-node N -m
 pipelines train ...` the processes train it together with DistributedDataParallel (one run, one version).
 
 A training whose every seed already finished identically is answered before torch or MLflow load
