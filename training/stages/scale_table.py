@@ -1,5 +1,5 @@
-"""The scale table of the report: when the benchmark scans encoders (model keys
-`<network>-<mode>.<encoder>`, docs/models.md), one table per task with a row per encoder: its parameters
+"""The scale table of the report: when the benchmark scans encoders (`encoder_scan` in params.yaml, or model
+keys `<network>-<mode>.<encoder>`, docs/models.md), one table per task with a row per encoder: its parameters
 and those each fine-tuning mode trains, then per network the test mIoU and mPA (mean over seeds), the mean
 seconds per optimizer step and the peak memory measured in that training (`training.cost`), so a reader sees
 what each point of mIoU costs."""
