@@ -1,6 +1,7 @@
-"""Running the whole benchmark through Dagster from the command line: the stage jobs executed in order over
-every partition, in the persistent instance of `.dagster_home`, so that `dagster dev` shows the runs,
-checks and metadata afterwards."""
+"""Running the whole benchmark through Dagster from the command line: the stage jobs executed in order, one
+run per stage over all its partitions (as a backfill of "Materialize all" runs them on a machine training
+one at a time), in the persistent instance of `.dagster_home`, so that `dagster dev` shows the runs, checks
+and metadata afterwards; each partition has its own materialization and check evaluations."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
@@ -55,17 +57,23 @@ def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
     return stale
 
 
-def benchmark_plan(settings: Settings) -> list[tuple[str, str | dg.MultiPartitionKey | None]]:
-    """(job, partition) in dependency order: every partition of each benchmark stage of
-    `training.stages.catalog` (raw, every task's prepare, every task x model, report)."""
-    partitions: dict[tuple[str, ...], list[str | dg.MultiPartitionKey | None]] = {
-        (): [None],
+def benchmark_plan(settings: Settings) -> list[tuple[str, list[str]]]:
+    """(job, partition keys) in dependency order: each benchmark stage of `training.stages.catalog` over
+    all its partitions (raw: none; prepare: every task; train: every task x model; report: none)."""
+    partitions: dict[tuple[str, ...], list[str]] = {
+        (): [],
         (TASK,): list(settings.tasks),
-        (TASK, MODEL): [dg.MultiPartitionKey({TASK: task, MODEL: model})
+        (TASK, MODEL): [str(dg.MultiPartitionKey({TASK: task, MODEL: model}))
                         for task in settings.tasks for model in settings.models],
     }
-    return [(entry.name, key) for entry in STAGES if entry.benchmark
-            for key in partitions[entry.instance_options]]
+    return [(entry.name, partitions[entry.instance_options]) for entry in STAGES if entry.benchmark]
+
+
+def partition_tags(keys: list[str]) -> dict[str, str]:
+    """The run tags of a run over `keys` (a range from the first to the last): none when unpartitioned."""
+    if not keys:
+        return {}
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
 
 
 @dataclass
@@ -80,21 +88,22 @@ class BenchmarkRun:
 
 def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings,
                   show_progress: bool = True) -> BenchmarkRun:
-    """Execute the stage jobs of `defs` over every partition; stops at the first failed run."""
+    """Execute the stage jobs of `defs`, each once over all its partitions; stops at the first failed run."""
     tags = {LAUNCHER_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     outcome = BenchmarkRun()
     plan = benchmark_plan(settings)
     with tqdm(plan, desc="benchmark", unit="run", disable=not show_progress) as bar:
-        for job_name, partition in bar:
-            bar.set_postfix_str(f"{job_name} {partition or ''}".strip())
+        for job_name, keys in bar:
+            bar.set_postfix_str(f"{job_name} ({len(keys)} partitions)" if keys else job_name)
             result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, tags=tags)
+                instance=instance, run_config=QUIET_CONSOLE, tags={**tags, **partition_tags(keys)})
             outcome.run_ids.append(result.run_id)
             for check in result.get_asset_check_evaluations():
                 if not check.passed:
                     failures = (outcome.warned_checks if check.severity == dg.AssetCheckSeverity.WARN
                                 else outcome.failed_checks)
-                    failures.append(f"{check.asset_key.to_user_string()}[{partition}]: {check.check_name}")
+                    failures.append(f"{check.asset_key.to_user_string()}[{check.partition}]: "
+                                    f"{check.check_name}")
     return outcome
 
 
