@@ -34,7 +34,7 @@ def materialized(tmp_path_factory: pytest.TempPathFactory):
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home)  # the committed instance config, pool included
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        outcome = run_benchmark(build_definitions(project), instance, project.settings, show_progress=False)
+        outcome = run_benchmark(build_definitions(project), instance, project, show_progress=False)
         yield root, project.settings, instance, outcome
 
 

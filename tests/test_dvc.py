@@ -38,16 +38,20 @@ def _run(command: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
-    root = tmp_path_factory.mktemp("repo")
+def _new_repo(root: Path) -> Path:
+    """`root` made a git + DVC repository holding the project's code, dvc.yaml and tiny params."""
     copy_project_files(root, COPIED)
     write_tiny_params(root, TASKS, MODELS)
     _run(["git", "init", "-q"], root)
     _run(["dvc", "init", "-q"], root)
     _run(["dvc", "config", "core.analytics", "false"], root)
     return root
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
+    return _new_repo(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +67,16 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path, reproduced: tuple[
     assert "Running stage" not in second
     assert "didn't change, skipping" in second or "Data and pipelines are up to date" in second
     assert (repo_copy / "dvc.lock").is_file()
+
+
+def test_dvc_has_nothing_to_do_right_after_the_dagster_benchmark(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`geofm benchmark` (what `geofm demo` runs) records each stage's outputs in DVC as it goes."""
+    root = _new_repo(tmp_path_factory.mktemp("dagster-then-dvc"))
+    _run(["geofm", "--root", str(root), "benchmark"], root)
+    assert "Data and pipelines are up to date" in _run(["dvc", "status"], root)
+    repro = _run(["dvc", "repro"], root)
+    assert "Running stage" not in repro, repro
 
 
 def test_metrics_show_prints_miou_and_mpa(repo_copy: Path, reproduced: tuple[str, str]) -> None:

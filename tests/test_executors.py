@@ -130,7 +130,7 @@ def test_a_training_records_the_device_it_leased_and_a_reused_one_leases_none(tm
     with dg.DagsterInstance.from_config(str(home)) as instance:
         definitions = build_definitions(project, orchestration)
         for _ in range(2):
-            run_benchmark(definitions, instance, project.settings, show_progress=False)
+            run_benchmark(definitions, instance, project, show_progress=False)
         records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=2).records
         latest, first = (record.event_log_entry.asset_materialization.metadata for record in records)
     assert first["device"].value == "cpu" and not first["reused_finished_training"].value

@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
 from pipelines.orchestration.devices import LockFileDevicePool
-from training.settings import Settings
+from pipelines.orchestration.dvc_record import record_in_dvc
+from training.settings import Project, Settings
 from training.stages.catalog import STAGES
 
 DAGSTER_HOME = ".dagster_home"
@@ -57,16 +58,32 @@ def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
     return stale
 
 
-def benchmark_plan(settings: Settings) -> list[tuple[str, list[str]]]:
-    """(job, partition keys) in dependency order: each benchmark stage of `training.stages.catalog` over
-    all its partitions (raw: none; prepare: every task; train: every task x model; report: none)."""
-    partitions: dict[tuple[str, ...], list[str]] = {
-        (): [],
-        (TASK,): list(settings.tasks),
-        (TASK, MODEL): [str(dg.MultiPartitionKey({TASK: task, MODEL: model}))
-                        for task in settings.tasks for model in settings.models],
+@dataclass(frozen=True)
+class PlannedRun:
+    """One stage's run: its job, the partition keys it materializes, and the dvc.yaml stage instances
+    doing the same work (committed to DVC after it)."""
+
+    job: str
+    partitions: list[str]
+    dvc_stages: list[str]
+
+
+def benchmark_plan(settings: Settings) -> list[PlannedRun]:
+    """The runs in dependency order: each benchmark stage of `training.stages.catalog` over all its
+    partitions (raw: none; prepare: every task; train: every task x model; report: none)."""
+    pairs = [(task, model) for task in settings.tasks for model in settings.models]
+    by_options: dict[tuple[str, ...], tuple[list[str], list[str]]] = {
+        (): ([], [""]),
+        (TASK,): (list(settings.tasks), [f"@{task}" for task in settings.tasks]),
+        (TASK, MODEL): ([str(dg.MultiPartitionKey({TASK: task, MODEL: model})) for task, model in pairs],
+                        [f"@{task}-{model}" for task, model in pairs]),
     }
-    return [(entry.name, partitions[entry.instance_options]) for entry in STAGES if entry.benchmark]
+    plan = []
+    for entry in STAGES:
+        if entry.benchmark:
+            keys, suffixes = by_options[entry.instance_options]
+            plan.append(PlannedRun(entry.name, keys, [entry.name + suffix for suffix in suffixes]))
+    return plan
 
 
 def partition_tags(keys: list[str]) -> dict[str, str]:
@@ -86,18 +103,21 @@ class BenchmarkRun:
     warned_checks: list[str] = field(default_factory=list)
 
 
-def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings,
+def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, project: Project,
                   show_progress: bool = True) -> BenchmarkRun:
-    """Execute the stage jobs of `defs`, each once over all its partitions; stops at the first failed run."""
+    """Execute the stage jobs of `defs`, each once over all its partitions, and record each stage's outputs
+    in DVC when the project is a DVC repository; stops at the first failed run."""
     tags = {LAUNCHER_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     outcome = BenchmarkRun()
-    plan = benchmark_plan(settings)
+    plan = benchmark_plan(project.settings)
     with tqdm(plan, desc="benchmark", unit="run", disable=not show_progress) as bar:
-        for job_name, keys in bar:
-            bar.set_postfix_str(f"{job_name} ({len(keys)} partitions)" if keys else job_name)
-            result = defs.resolve_job_def(job_name).execute_in_process(
+        for planned in bar:
+            keys = planned.partitions
+            bar.set_postfix_str(f"{planned.job} ({len(keys)} partitions)" if keys else planned.job)
+            result = defs.resolve_job_def(planned.job).execute_in_process(
                 instance=instance, run_config=QUIET_CONSOLE, tags={**tags, **partition_tags(keys)})
             outcome.run_ids.append(result.run_id)
+            record_in_dvc(project.root, planned.dvc_stages)
             for check in result.get_asset_check_evaluations():
                 if not check.passed:
                     failures = (outcome.warned_checks if check.severity == dg.AssetCheckSeverity.WARN
