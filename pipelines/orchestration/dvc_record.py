@@ -30,5 +30,6 @@ def record_in_dvc(root: Path, stages: list[str]) -> bool:
         command = [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages]
         done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"dvc commit {' '.join(stages)} in {root} failed: {done.stderr.strip()}")
+        said = (done.stderr or done.stdout).strip()
+        raise RuntimeError(f"dvc commit {' '.join(stages)} in {root} failed: {said}")
     return True
