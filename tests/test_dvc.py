@@ -6,6 +6,7 @@ assets."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,6 +24,12 @@ from pipelines.orchestration.definitions import build_definitions
 from training.settings import Project
 from training.stages.catalog import STAGES
 from training.stages.outputs import stage_outputs
+
+_spec = importlib.util.spec_from_file_location("measure_rematerialize",
+                                               REPO / "scripts" / "measure_rematerialize.py")
+measure_rematerialize = importlib.util.module_from_spec(_spec)
+sys.modules["measure_rematerialize"] = measure_rematerialize  # its dataclass looks its module up
+_spec.loader.exec_module(measure_rematerialize)
 
 TASKS = ("das",)
 MODELS = ("unet", "linear-lora")
@@ -69,14 +76,35 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path, reproduced: tuple[
     assert (repo_copy / "dvc.lock").is_file()
 
 
-def test_dvc_has_nothing_to_do_right_after_the_dagster_benchmark(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    """`geofm benchmark` (what `geofm demo` runs) records each stage's outputs in DVC as it goes."""
+@pytest.fixture(scope="module")
+def after_dagster(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new repository where `geofm benchmark` (what `geofm demo` runs) has run once."""
     root = _new_repo(tmp_path_factory.mktemp("dagster-then-dvc"))
     _run(["geofm", "--root", str(root), "benchmark"], root)
-    assert "Data and pipelines are up to date" in _run(["dvc", "status"], root)
-    repro = _run(["dvc", "repro"], root)
+    return root
+
+
+def test_dvc_has_nothing_to_do_right_after_the_dagster_benchmark(after_dagster: Path) -> None:
+    """`geofm benchmark` records each stage's outputs in DVC as it goes."""
+    assert "Data and pipelines are up to date" in _run(["dvc", "status"], after_dagster)
+    repro = _run(["dvc", "repro"], after_dagster)
     assert "Running stage" not in repro, repro
+
+
+def test_the_rematerialize_script_times_a_reused_benchmark_and_dvc(after_dagster: Path) -> None:
+    """scripts/measure_rematerialize.py (its daemon backfill aside, minutes long): the benchmark again, every
+    training reused, in one run per stage; then DVC finds nothing to do."""
+    rerun = measure_rematerialize.time_benchmark(after_dagster)
+    status, repro = measure_rematerialize.time_dvc(after_dagster)
+    assert (status.note, repro.note) == ("dvc status: up to date", "dvc repro: 0 stages ran")
+    assert min(rerun.seconds, status.seconds, repro.seconds) > 0
+    with dg.DagsterInstance.from_config(str(after_dagster / ".dagster_home")) as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name="train"))
+        records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=10).records
+        reused = [record.event_log_entry.asset_materialization.metadata["reused_finished_training"].value
+                  for record in records]
+    assert len(runs) == 2  # the first benchmark's and the rerun's: every training in one run each time
+    assert reused == [True] * len(MODELS) + [False] * len(MODELS)
 
 
 def test_metrics_show_prints_miou_and_mpa(repo_copy: Path, reproduced: tuple[str, str]) -> None:
