@@ -86,10 +86,12 @@ def benchmark_plan(settings: Settings) -> list[PlannedRun]:
     return plan
 
 
-def partition_tags(keys: list[str]) -> dict[str, str]:
-    """The run tags of a run over `keys` (a range from the first to the last): none when unpartitioned."""
-    if not keys:
+def all_partitions_tags(job: dg.JobDefinition) -> dict[str, str]:
+    """The run tags of a run of `job` over all its partitions (the range from Dagster's first key to its
+    last); none when unpartitioned."""
+    if job.partitions_def is None:
         return {}
+    keys = job.partitions_def.get_partition_keys()
     return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
 
 
@@ -114,8 +116,9 @@ def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, project: P
         for planned in bar:
             keys = planned.partitions
             bar.set_postfix_str(f"{planned.job} ({len(keys)} partitions)" if keys else planned.job)
-            result = defs.resolve_job_def(planned.job).execute_in_process(
-                instance=instance, run_config=QUIET_CONSOLE, tags={**tags, **partition_tags(keys)})
+            job = defs.resolve_job_def(planned.job)
+            result = job.execute_in_process(instance=instance, run_config=QUIET_CONSOLE,
+                                            tags={**tags, **all_partitions_tags(job)})
             outcome.run_ids.append(result.run_id)
             record_in_dvc(project.root, planned.dvc_stages)
             for check in result.get_asset_check_evaluations():
