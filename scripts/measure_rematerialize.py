@@ -5,7 +5,7 @@ folder (a git + DVC clone where `geofm demo` ran):
    to the project's instance (`.dagster_home`) and run by `dagster-daemon` (started here, as `dagster dev`
    starts it); the wall time from launch to the backfill's end, and its runs. Skipped with `--no-backfill`.
 2. `geofm benchmark` run again (what `geofm demo` runs: one in-process run per stage).
-3. `dvc status`, then `dvc repro`, right after: the wall time of each, and whether a stage ran.
+3. After each of them, `dvc status` then `dvc repro`: the wall time of each, and whether a stage ran.
 
     .venv/bin/python scripts/measure_rematerialize.py PROJECT [--no-backfill]
 """
@@ -62,8 +62,8 @@ def time_dvc(root: Path) -> tuple[Timed, Timed]:
     status_s, status = _timed_command(root, [str(BIN / "dvc"), "status"])
     repro_s, repro = _timed_command(root, [str(BIN / "dvc"), "repro"])
     ran = repro.count("Running stage")
-    return (Timed(status_s, "dvc status: " + ("up to date" if "up to date" in status else "changes listed")),
-            Timed(repro_s, f"dvc repro: {ran} stages ran"))
+    return (Timed(status_s, "  then dvc status: " + ("up to date" if "up to date" in status else "changes")),
+            Timed(repro_s, f"  then dvc repro: {ran} stages ran"))
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -111,10 +111,9 @@ def main() -> None:
     parser.add_argument("--no-backfill", action="store_true", help="skip the daemon-driven backfill")
     args = parser.parse_args()
     root = args.project.resolve()
-    steps = [] if args.no_backfill else [time_backfill(root)]
-    steps += [time_benchmark(root), *time_dvc(root)]
-    for step in steps:
-        print(f"{step.seconds:8.1f} s  {step.note}")
+    for measure in ([] if args.no_backfill else [time_backfill]) + [time_benchmark]:
+        for step in (measure(root), *time_dvc(root)):
+            print(f"{step.seconds:8.1f} s  {step.note}", flush=True)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def test_the_rematerialize_script_times_a_reused_benchmark_and_dvc(after_dagster
     training reused, in one run per stage; then DVC finds nothing to do."""
     rerun = measure_rematerialize.time_benchmark(after_dagster)
     status, repro = measure_rematerialize.time_dvc(after_dagster)
-    assert (status.note, repro.note) == ("dvc status: up to date", "dvc repro: 0 stages ran")
+    assert (status.note, repro.note) == ("  then dvc status: up to date", "  then dvc repro: 0 stages ran")
     assert min(rerun.seconds, status.seconds, repro.seconds) > 0
     with dg.DagsterInstance.from_config(str(after_dagster / ".dagster_home")) as instance:
         runs = instance.get_runs(dg.RunsFilter(job_name="train"))
