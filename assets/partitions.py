@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import dagster as dg
+
+# The target of a check evaluation: dagster 1.13 exports AssetCheckEvaluation, not this.
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluation,
     AssetCheckEvaluationTargetMaterializationData,
 )
 
@@ -24,7 +25,7 @@ DVC_STAGE = "dvc_stage"
 
 AssetEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a checked asset yields: its check results, then its materialization."""
-PartitionEvents = Iterator[dg.AssetMaterialization | AssetCheckEvaluation | dg.Output]
+PartitionEvents = Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output]
 """What a partitioned, checked asset yields: each partition's materialization and check evaluations."""
 ONE_RUN = dg.BackfillPolicy.single_run()
 """A backfill of a partitioned asset runs as one run over all its partitions."""
@@ -66,13 +67,13 @@ def _target(context: dg.AssetExecutionContext,
 
 
 def check_evaluations(context: dg.AssetExecutionContext, partition: str,
-                      checks: Iterable[dg.AssetCheckResult]) -> Iterator[AssetCheckEvaluation]:
+                      checks: Iterable[dg.AssetCheckResult]) -> Iterator[dg.AssetCheckEvaluation]:
     """The check results of `partition` as its evaluations (an AssetCheckResult would name the run's
     partition, and a run over several has none)."""
     key = context.assets_def.key
     for result in checks:
         spec = context.assets_def.get_spec_for_check_key(dg.AssetCheckKey(key, result.check_name))
-        yield AssetCheckEvaluation(
+        yield dg.AssetCheckEvaluation(
             asset_key=key, check_name=spec.name, passed=result.passed, metadata=result.metadata,
             target_materialization_data=_target(context, partition), severity=result.severity,
             description=result.description, blocking=spec.blocking, partition=partition)
