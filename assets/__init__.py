@@ -5,8 +5,9 @@ trained_model -> predictions (per configured survey).
 
 The assets are built for the tasks and models of the settings (`build_benchmark_assets`) and take two
 typed resources, so this package never imports `pipelines` (imports point training <- assets <- pipelines):
-`project` (a `training.settings.Project`: root and settings) and `mlflow` (the store interfaces of
-`training.tracking`; `pipelines.tracking.store.BenchmarkStore` in the definitions). Each asset names the
+`project` (a `training.settings.Project`: root and settings), `mlflow` (the store interfaces of
+`training.tracking`; `pipelines.tracking.store.BenchmarkStore` in the definitions), `devices` (a
+`training.leases.DevicePool`) and `reuse` (a `training.reused.ReusedTraining`). Each asset names the
 DVC stage that does the same work (metadata `dvc_stage`), so tests can compare the two graphs.
 """
 
@@ -25,11 +26,12 @@ from assets.training import build_trained_model
 __all__ = ["DVC_STAGE", "build_benchmark_assets"]
 
 
-def build_benchmark_assets(tasks: Sequence[str], models: Sequence[str],
-                           surveys: Sequence[str] = ()) -> list[dg.AssetsDefinition]:
+def build_benchmark_assets(tasks: Sequence[str], models: Sequence[str], surveys: Sequence[str] = (),
+                           trainings_at_once: int = 1) -> list[dg.AssetsDefinition]:
     """The four benchmark assets, partitioned over `tasks` and `tasks` x `models`, and the predictions of
-    the configured `surveys` (one partition each) when there are any."""
+    the configured `surveys` (one partition each) when there are any. A backfill of the trainings runs in
+    `trainings_at_once` runs (one when the machine trains one at a time)."""
     prepared_data = build_prepared_data(task_partitions(tasks))
-    trained_model = build_trained_model(model_partitions(tasks, models), prepared_data)
+    trained_model = build_trained_model(model_partitions(tasks, models), prepared_data, trainings_at_once)
     assets = [raw_data, prepared_data, trained_model, build_benchmark_report(trained_model)]
     return assets + ([build_predictions(list(surveys), trained_model)] if surveys else [])

@@ -4,7 +4,16 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from assets.partitions import AssetEvents, stage_asset
+from assets.partitions import (
+    ONE_RUN,
+    AssetEvents,
+    PartitionEvents,
+    check_evaluations,
+    checks_done,
+    in_settings_order,
+    partition_events,
+    stage_asset,
+)
 from training.data.validate import DataValidationError, ValidationSummary
 from training.settings import Project
 from training.stages.outputs import stage_outputs
@@ -48,11 +57,31 @@ def raw_data(project: dg.ResourceParam[Project]) -> AssetEvents:
                                          "outputs": stage_outputs(settings, "raw")})
 
 
+def _prepared(context: dg.AssetExecutionContext, project: Project, task: str) -> PartitionEvents:
+    """One task's arrays prepared and validated: its materialization and check, or its failed check."""
+    settings = project.settings
+    prepared = prepare(settings, project.root, task)
+    check = validation_check(PREPARED_ARRAYS_VALID,
+                             lambda: [validate_prepared_data(settings, project.root, task)])
+    if not check.passed:
+        yield from check_evaluations(context, task, [check])
+        raise dg.Failure(f"prepared data of task {task!r} failed validation: {check.metadata['error'].value}")
+    yield from partition_events(context, task, {
+        "path": dg.MetadataValue.path(str(prepared.folder)),
+        "data_card": dg.MetadataValue.md(prepared.card.to_markdown(floatfmt=".4g")),
+        "samples": {split: int(count) for split, count in prepared.card["samples"].items()},
+        "outputs": stage_outputs(settings, "prepare", task=task),
+    }, [check])
+
+
 def build_prepared_data(partitions: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
-    """The prepared-data asset over `partitions` (one per task)."""
+    """The prepared-data asset over `partitions` (one per task); a backfill prepares them all in one run."""
+    tasks = partitions.get_partition_keys()
 
     @dg.asset(
         partitions_def=partitions,
+        backfill_policy=ONE_RUN,
+        output_required=False,
         deps=["raw_data"],
         check_specs=[dg.AssetCheckSpec(PREPARED_ARRAYS_VALID, asset="prepared_data", blocking=True,
                                        partitions_def=partitions,
@@ -60,21 +89,11 @@ def build_prepared_data(partitions: dg.StaticPartitionsDefinition) -> dg.AssetsD
         **stage_asset("prepare"),
         kinds={"numpy"},
     )
-    def prepared_data(context: dg.AssetExecutionContext, project: dg.ResourceParam[Project]) -> AssetEvents:
-        """One task's train/val/test arrays (val carved from the record's train set), stats and data card."""
-        settings, task = project.settings, context.partition_key
-        prepared = prepare(settings, project.root, task)
-        check = validation_check(PREPARED_ARRAYS_VALID,
-                                 lambda: [validate_prepared_data(settings, project.root, task)])
-        yield check
-        if not check.passed:
-            error = check.metadata["error"].value
-            raise dg.Failure(f"prepared data of task {task!r} failed validation: {error}")
-        yield dg.MaterializeResult(metadata={
-            "path": dg.MetadataValue.path(str(prepared.folder)),
-            "data_card": dg.MetadataValue.md(prepared.card.to_markdown(floatfmt=".4g")),
-            "samples": {split: int(count) for split, count in prepared.card["samples"].items()},
-            "outputs": stage_outputs(settings, "prepare", task=task),
-        })
+    def prepared_data(context: dg.AssetExecutionContext,
+                      project: dg.ResourceParam[Project]) -> PartitionEvents:
+        """Each task's train/val/test arrays (val carved from the record's train set), stats and data card."""
+        for task in in_settings_order(context.partition_keys, tasks):
+            yield from _prepared(context, project, task)
+        yield from checks_done(context)
 
     return prepared_data

@@ -167,15 +167,23 @@ def restricted_params(workdir: Path, tasks: Sequence[str], models: Sequence[str]
 
 
 def dagster_runs(workdir: Path) -> list[Measurement]:
-    """Wall time of each Dagster run of the copy's instance (one per stage and partition)."""
+    """Wall time of each Dagster run of the copy's instance (one per stage, over its partitions)."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(workdir / ".dagster_home")
     instance = dg.DagsterInstance.get()
     records = sorted(instance.get_run_records(), key=lambda record: record.start_time or 0.0)
-    return [Measurement(f"{r.dagster_run.job_name} {r.dagster_run.tags.get('dagster/partition', '')}".strip(),
+    return [Measurement(f"{r.dagster_run.job_name} {_partitions(r.dagster_run.tags)}".strip(),
                         "dagster run", (r.end_time or 0.0) - (r.start_time or 0.0), 0)
             for r in records]
+
+
+def _partitions(tags: dict[str, str]) -> str:
+    """A run's partition, or its range of partitions (`first..last`); empty when unpartitioned."""
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    ends = [tags.get(f"dagster/asset_partition_range_{end}") for end in ("start", "end")]
+    return "..".join(ends) if all(ends) else ""
 
 
 def measure(workdir: Path, profile: str, env: dict[str, str], dagster: bool, deadline: float) -> None:

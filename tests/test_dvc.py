@@ -6,6 +6,7 @@ assets."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +25,12 @@ from training.settings import Project
 from training.stages.catalog import STAGES
 from training.stages.outputs import dvc_stage_instance, stage_outputs
 
+_spec = importlib.util.spec_from_file_location("measure_rematerialize",
+                                               REPO / "scripts" / "measure_rematerialize.py")
+measure_rematerialize = importlib.util.module_from_spec(_spec)
+sys.modules["measure_rematerialize"] = measure_rematerialize  # its dataclass looks its module up
+_spec.loader.exec_module(measure_rematerialize)
+
 TASKS = ("das",)
 MODELS = ("unet", "linear-lora")
 COPIED = ("training", "assets", "pipelines", "dvc.yaml", "pyproject.toml", ".dagster_home/dagster.yaml")
@@ -38,8 +45,8 @@ def _run(command: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-def _tiny_repo(root: Path, models: tuple[str, ...], encoders: tuple[str, ...] = ()) -> Path:
-    """A git + DVC repository in `root` holding the project's code, dvc.yaml and tiny params."""
+def _tiny_repo(root: Path, models: tuple[str, ...] = MODELS, encoders: tuple[str, ...] = ()) -> Path:
+    """`root` made a git + DVC repository holding the project's code, dvc.yaml and tiny params."""
     copy_project_files(root, COPIED)
     write_tiny_params(root, TASKS, models, encoders)
     _run(["git", "init", "-q"], root)
@@ -51,7 +58,7 @@ def _tiny_repo(root: Path, models: tuple[str, ...], encoders: tuple[str, ...] = 
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git + DVC repository holding the project's code, dvc.yaml and tiny params."""
-    return _tiny_repo(tmp_path_factory.mktemp("repo"), MODELS)
+    return _tiny_repo(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +74,37 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path, reproduced: tuple[
     assert "Running stage" not in second
     assert "didn't change, skipping" in second or "Data and pipelines are up to date" in second
     assert (repo_copy / "dvc.lock").is_file()
+
+
+@pytest.fixture(scope="module")
+def after_dagster(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new repository where `geofm benchmark` (what `geofm demo` runs) has run once."""
+    root = _tiny_repo(tmp_path_factory.mktemp("dagster-then-dvc"))
+    _run(["geofm", "--root", str(root), "benchmark"], root)
+    return root
+
+
+def test_dvc_has_nothing_to_do_right_after_the_dagster_benchmark(after_dagster: Path) -> None:
+    """`geofm benchmark` records each stage's outputs in DVC as it goes."""
+    assert "Data and pipelines are up to date" in _run(["dvc", "status"], after_dagster)
+    repro = _run(["dvc", "repro"], after_dagster)
+    assert "Running stage" not in repro, repro
+
+
+def test_the_rematerialize_script_times_a_reused_benchmark_and_dvc(after_dagster: Path) -> None:
+    """scripts/measure_rematerialize.py (its daemon backfill aside, minutes long): the benchmark again, every
+    training reused, in one run per stage; then DVC finds nothing to do."""
+    rerun = measure_rematerialize.time_benchmark(after_dagster)
+    status, repro = measure_rematerialize.time_dvc(after_dagster)
+    assert (status.note, repro.note) == ("  then dvc status: up to date", "  then dvc repro: 0 stages ran")
+    assert min(rerun.seconds, status.seconds, repro.seconds) > 0
+    with dg.DagsterInstance.from_config(str(after_dagster / ".dagster_home")) as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name="train"))
+        records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=10).records
+        reused = [record.event_log_entry.asset_materialization.metadata["reused_finished_training"].value
+                  for record in records]
+    assert len(runs) == 2  # the first benchmark's and the rerun's: every training in one run each time
+    assert reused == [True] * len(MODELS) + [False] * len(MODELS)
 
 
 def test_metrics_show_prints_miou_and_mpa(repo_copy: Path, reproduced: tuple[str, str]) -> None:

@@ -13,8 +13,9 @@ import dagster as dg
 import pytest
 from tiny_benchmark import REPO, write_tiny_params
 
+from assets.training import trainings_backfill
 from pipelines.orchestration.benchmark_runner import run_benchmark
-from pipelines.orchestration.definitions import build_definitions
+from pipelines.orchestration.definitions import build_definitions, trainings_at_once
 from pipelines.orchestration.executors import GPU_RESOURCE, TRAINING_STEP, ExecutorSettingsError
 from pipelines.tracking.store import BenchmarkStore
 from training.leases import REUSED
@@ -130,7 +131,7 @@ def test_a_training_records_the_device_it_leased_and_a_reused_one_leases_none(tm
     with dg.DagsterInstance.from_config(str(home)) as instance:
         definitions = build_definitions(project, orchestration)
         for _ in range(2):
-            run_benchmark(definitions, instance, project.settings, show_progress=False)
+            run_benchmark(definitions, instance, project, show_progress=False)
         records = instance.fetch_materializations(dg.AssetKey("trained_model"), limit=2).records
         latest, first = (record.event_log_entry.asset_materialization.metadata for record in records)
     assert first["device"].value == "cpu" and not first["reused_finished_training"].value
@@ -138,3 +139,23 @@ def test_a_training_records_the_device_it_leased_and_a_reused_one_leases_none(tm
     store = BenchmarkStore.for_project(project.settings.mlflow, project.root)
     runs = store.client.search_runs([store.experiment_id()], "tags.`geofm.task` = 'salt'")
     assert [run.data.params["device"] for run in runs] == ["cpu"] * len(project.settings.train.seeds)
+
+
+def _training_backfill(root: Path, orchestration: OrchestrationSettings) -> dg.BackfillPolicy:
+    """The trained_model asset's backfill policy for 3 tasks x 3 models under `orchestration`."""
+    write_tiny_params(root, ["salt", "das", "seam"], ["unet", "linear-lora", "pup-lora"])
+    graph = build_definitions(Project.load(root), orchestration).resolve_asset_graph()
+    return graph.get(dg.AssetKey(TRAINING_STEP)).backfill_policy
+
+
+def test_a_backfill_of_the_trainings_runs_in_as_many_runs_as_train_at_once(tmp_path: Path) -> None:
+    """One run on a machine that trains one at a time; each of four CPU slots gets a run of its share of
+    the 9 trainings; a cluster, one run (one pod) per training. Preparation is always one run."""
+    one = _training_backfill(tmp_path, OrchestrationSettings(cpu_trainings=1))
+    assert one == dg.BackfillPolicy.single_run()
+    four = _training_backfill(tmp_path, OrchestrationSettings(cpu_trainings=4))
+    assert four == dg.BackfillPolicy.multi_run(max_partitions_per_run=3)
+    cluster = trainings_at_once(OrchestrationSettings(executor="k8s", k8s=K8S), "auto", trainings=9)
+    assert trainings_backfill(9, cluster) == dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+    graph = build_definitions(Project.load(tmp_path)).resolve_asset_graph()
+    assert graph.get(dg.AssetKey("prepared_data")).backfill_policy == dg.BackfillPolicy.single_run()

@@ -57,5 +57,5 @@ def test_the_dagster_jobs_and_assets_are_the_catalog_s(tmp_path: Path) -> None:
     assert assets == {entry.asset for entry in benchmark}
     jobs = {job.name for job in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
     assert jobs == {entry.name for entry in benchmark}
-    plan = [job for job, _ in benchmark_plan(settings)]
+    plan = [planned.job for planned in benchmark_plan(settings)]
     assert list(dict.fromkeys(plan)) == [entry.name for entry in benchmark]

@@ -1,6 +1,7 @@
-"""Running the whole benchmark through Dagster from the command line: the stage jobs executed in order over
-every partition, in the persistent instance of `.dagster_home`, so that `dagster dev` shows the runs,
-checks and metadata afterwards."""
+"""Running the whole benchmark through Dagster from the command line: the stage jobs executed in order, one
+run per stage over all its partitions (as a backfill of "Materialize all" runs them on a machine training
+one at a time), in the persistent instance of `.dagster_home`, so that `dagster dev` shows the runs, checks
+and metadata afterwards; each partition has its own materialization and check evaluations."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from tqdm import tqdm
 
 from assets.partitions import MODEL, TASK
 from pipelines.orchestration.devices import LockFileDevicePool
-from training.settings import Settings
+from pipelines.orchestration.dvc_record import record_in_dvc
+from training.settings import Project, Settings
 from training.stages.catalog import STAGES
+from training.stages.outputs import dvc_stage_instance
 
 DAGSTER_HOME = ".dagster_home"
 LAUNCHER_TAG = "geofm/launcher"
@@ -55,17 +59,42 @@ def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
     return stale
 
 
-def benchmark_plan(settings: Settings) -> list[tuple[str, str | dg.MultiPartitionKey | None]]:
-    """(job, partition) in dependency order: every partition of each benchmark stage of
-    `training.stages.catalog` (raw, every task's prepare, every task x model, report)."""
-    partitions: dict[tuple[str, ...], list[str | dg.MultiPartitionKey | None]] = {
-        (): [None],
-        (TASK,): list(settings.tasks),
-        (TASK, MODEL): [dg.MultiPartitionKey({TASK: task, MODEL: model})
-                        for task in settings.tasks for model in settings.benchmark_models],
+@dataclass(frozen=True)
+class PlannedRun:
+    """One stage's run: its job, the partition keys it materializes, and the dvc.yaml stage instances
+    doing the same work (committed to DVC after it)."""
+
+    job: str
+    partitions: list[str]
+    dvc_stages: list[str]
+
+
+def benchmark_plan(settings: Settings) -> list[PlannedRun]:
+    """The runs in dependency order: each benchmark stage of `training.stages.catalog` over all its
+    partitions (raw: none; prepare: every task; train: every task x model; report: none)."""
+    pairs = [(task, model) for task in settings.tasks for model in settings.benchmark_models]
+    by_options: dict[tuple[str, ...], tuple[list[str], list[dict[str, str]]]] = {
+        (): ([], [{}]),
+        (TASK,): (list(settings.tasks), [{"task": task} for task in settings.tasks]),
+        (TASK, MODEL): ([str(dg.MultiPartitionKey({TASK: task, MODEL: model})) for task, model in pairs],
+                        [{"task": task, "model": model} for task, model in pairs]),
     }
-    return [(entry.name, key) for entry in STAGES if entry.benchmark
-            for key in partitions[entry.instance_options]]
+    plan = []
+    for entry in STAGES:
+        if entry.benchmark:
+            keys, instances = by_options[entry.instance_options]
+            plan.append(PlannedRun(entry.name, keys, [dvc_stage_instance(settings, entry.name, **instance)
+                                                      for instance in instances]))
+    return plan
+
+
+def all_partitions_tags(job: dg.JobDefinition) -> dict[str, str]:
+    """The run tags of a run of `job` over all its partitions (the range from Dagster's first key to its
+    last); none when unpartitioned."""
+    if job.partitions_def is None:
+        return {}
+    keys = job.partitions_def.get_partition_keys()
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
 
 
 @dataclass
@@ -78,23 +107,28 @@ class BenchmarkRun:
     warned_checks: list[str] = field(default_factory=list)
 
 
-def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings,
+def run_benchmark(defs: dg.Definitions, instance: dg.DagsterInstance, project: Project,
                   show_progress: bool = True) -> BenchmarkRun:
-    """Execute the stage jobs of `defs` over every partition; stops at the first failed run."""
+    """Execute the stage jobs of `defs`, each once over all its partitions, and record each stage's outputs
+    in DVC when the project is a DVC repository; stops at the first failed run."""
     tags = {LAUNCHER_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     outcome = BenchmarkRun()
-    plan = benchmark_plan(settings)
+    plan = benchmark_plan(project.settings)
     with tqdm(plan, desc="benchmark", unit="run", disable=not show_progress) as bar:
-        for job_name, partition in bar:
-            bar.set_postfix_str(f"{job_name} {partition or ''}".strip())
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, tags=tags)
+        for planned in bar:
+            keys = planned.partitions
+            bar.set_postfix_str(f"{planned.job} ({len(keys)} partitions)" if keys else planned.job)
+            job = defs.resolve_job_def(planned.job)
+            result = job.execute_in_process(instance=instance, run_config=QUIET_CONSOLE,
+                                            tags={**tags, **all_partitions_tags(job)})
             outcome.run_ids.append(result.run_id)
+            record_in_dvc(project.root, planned.dvc_stages)
             for check in result.get_asset_check_evaluations():
                 if not check.passed:
                     failures = (outcome.warned_checks if check.severity == dg.AssetCheckSeverity.WARN
                                 else outcome.failed_checks)
-                    failures.append(f"{check.asset_key.to_user_string()}[{partition}]: {check.check_name}")
+                    failures.append(f"{check.asset_key.to_user_string()}[{check.partition}]: "
+                                    f"{check.check_name}")
     return outcome
 
 

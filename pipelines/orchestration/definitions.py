@@ -14,8 +14,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets import build_benchmark_assets
-from pipelines.orchestration.devices import LockFileDevicePool
+from pipelines.orchestration.devices import LockFileDevicePool, NoDeviceError
 from pipelines.orchestration.executors import build_executor
+from pipelines.orchestration.reuse import reused_training
 from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
 from training.settings.orchestration import OrchestrationSettings
@@ -38,13 +39,26 @@ def build_definitions(project: Project, orchestration: OrchestrationSettings | N
         lambda _: LockFileDevicePool.for_settings(orchestration, settings.train.device),
         description="the device pool a training leases its GPU(s) from")
     return dg.Definitions(
-        assets=build_benchmark_assets(settings.tasks, settings.benchmark_models,
-                                      list(settings.predict.surveys)),
+        assets=build_benchmark_assets(
+            settings.tasks, settings.benchmark_models, list(settings.predict.surveys),
+            trainings_at_once(orchestration, settings.train.device,
+                              len(settings.tasks) * len(settings.benchmark_models))),
         jobs=jobs,
-        resources={"project": project, "mlflow": store, "devices": devices},
+        resources={"project": project, "mlflow": store, "devices": devices, "reuse": reused_training},
         executor=build_executor(orchestration, profile=settings.profile, tracking_uri=store.tracking_uri,
                                 train_device=settings.train.device),
     )
+
+
+def trainings_at_once(orchestration: OrchestrationSettings, train_device: str, trainings: int) -> int:
+    """How many runs a backfill of the trainings is split into: one per training on a cluster (each its
+    own pod), else as many as this machine's device pool trains at once (one run on a single device)."""
+    if orchestration.executor == "k8s":
+        return trainings
+    try:
+        return LockFileDevicePool.for_settings(orchestration, train_device).concurrency
+    except NoDeviceError:  # a step refuses it, naming the setting; loading the definitions must not
+        return 1
 
 
 def project_root() -> Path:

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.tracking.finished_lookup import finished_training
 from pipelines.tracking.locations import absolute_tracking_uri, registered_model_name, run_url
 from training.device_present import check_device_present
 from training.figures import HISTORY_FIGURE
+from training.reused import ReusedSeed
 from training.settings import ProjectPaths, Settings
 from training.stages.identity import checkpoint_folder
 from training.stages.outputs import HISTORY_FILE, METRICS_FILE, SEEDS_DIR
 from training.tracking import ModelRef, Publication
-
-
-@dataclass(frozen=True)
-class ReusedSeed:
-    """One seed's finished training as its metrics.json and the store record it."""
-
-    seed: int
-    scores: dict[str, object]
-    publication: Publication
 
 
 def _reused_seed(settings: Settings, root: Path, task: str, model: str, seed: int) -> ReusedSeed | None:

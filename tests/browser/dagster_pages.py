@@ -19,13 +19,23 @@ BACKFILL_QUERY = """query ($id: String!) {
 }"""
 
 
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
 @dataclass(frozen=True)
 class Run:
-    """One run of the backfill: its id, status and partition (None for an unpartitioned asset)."""
+    """One run of the backfill: its id, status and partitions, `(first, last)` of its range (a run of one
+    partition: that key twice; of an unpartitioned asset: empty)."""
 
     run_id: str
     status: str
-    partition: str | None
+    partitions: tuple[str, ...]
+
+
+def _partitions(tags: dict[str, str]) -> tuple[str, ...]:
+    if "dagster/partition" in tags:
+        return (tags["dagster/partition"],) * 2
+    return tuple(tags[name] for name in RANGE_TAGS if name in tags)
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ def wait_for_backfill(dagster_url: str, backfill_id: str, timeout_s: float = BAC
         data = graphql(dagster_url, BACKFILL_QUERY, {"id": backfill_id})
         status = data["partitionBackfillOrError"]["status"]
         runs = [Run(run["runId"], run["status"],
-                    {tag["key"]: tag["value"] for tag in run["tags"]}.get("dagster/partition"))
+                    _partitions({tag["key"]: tag["value"] for tag in run["tags"]}))
                 for run in data["runsOrError"]["results"]]
         if status in TERMINAL_BACKFILL:
             return Backfill(backfill_id, status, runs)

@@ -1,6 +1,7 @@
 """The MLflow front door as a user reaches it from Dagster: the `mlflow_run` link of a trained model opens
 that training's run in the model-training view (its metrics and its geofm source, not the GenAI view), and
-the registry shows the `best` alias on every registered model."""
+the registry shows the `best` alias on every registered model, and a training run's Artifacts tab shows
+its learning curves."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mlflow import MlflowClient  # noqa: E402
 from pages import Browser  # noqa: E402
 
 from pipelines.tracking.store import registered_model_name  # noqa: E402
+from training.figures import HISTORY_FIGURE  # noqa: E402
 from training.settings import Project  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -95,3 +97,21 @@ def test_the_registry_shows_best_on_every_model(browser: Browser, mlflow_ui: str
             browser.wait_for_text(rf"{name}\nVersion \d+\n@ {settings.mlflow.best_alias}\n: Version {best}\n",
                                   f"{name}'s alias {settings.mlflow.best_alias} on version {best}")
     browser.shot("10-mlflow-registry")
+
+
+def test_a_training_run_s_artifacts_show_its_learning_curves_at_the_root(
+        browser: Browser, mlflow_ui: str, materialized: Backfill, project) -> None:
+    """The figure `dvc plots show` draws is in the run's Artifacts tab, beside its files; no folder named
+    `artifacts` (the run folder's name) wraps them."""
+    settings = Project.load(project.root).settings
+    client = MlflowClient(project.tracking_uri)
+    experiment = client.get_experiment_by_name(settings.mlflow.experiment).experiment_id
+    run = client.search_runs([experiment], "tags.`geofm.task` = 'das'", max_results=1)[0]
+    logged = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert HISTORY_FIGURE in logged and "artifacts" not in logged, logged
+    browser.open(f"{mlflow_ui}/#/experiments/{experiment}/runs/{run.info.run_id}/artifacts"
+                 "?workflowType=machine_learning")
+    _settle(browser)
+    browser.find(f"//*[normalize-space()='{HISTORY_FIGURE}']", f"{HISTORY_FIGURE} in the Artifacts tab")
+    browser.shot("12-mlflow-run-artifacts")
+    assert not browser.visible("//*[normalize-space()='artifacts']"), "a folder named artifacts is shown"

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, project: Project) -> None:
     for run_id in release_stale_runs(instance):
         print(f"marked run {run_id} failed: its process is gone")
     defs = build_definitions(project)
-    outcome = run_benchmark(defs, instance, settings)
+    outcome = run_benchmark(defs, instance, project)
     print((project.paths.reports_dir / "benchmark.md").read_text())
     if outcome.warned_checks:
         print(f"{len(outcome.warned_checks)} checks warn (expected with a randomly initialised encoder; "
