@@ -88,7 +88,8 @@ def _message(error: ValidationError, source: str) -> str:
         got = "" if problem["type"] in ("missing", "value_error") else f", got {problem['input']!r}"
         if problem["type"] == "extra_forbidden":
             message, got = "not a known setting (check its spelling and section)", ""
-        lines.append(f"{_key_path(problem['loc'])}: {message}{got}")
+        path = _key_path(problem["loc"])
+        lines.append(f"{path}: {message}{got}" if path else f"{message}{got}")
     return f"{source}: " + "; ".join(lines)
 
 
