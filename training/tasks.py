@@ -37,6 +37,9 @@ class TaskSpec:
     train_count: int
     test_count: int
     patch_size: int = PATCH_SIZE
+    unlabelled: int | None = None
+    """The label value of pixels without a class (`UNLABELLED` for a declared task), None where every
+    pixel has one (the paper tasks)."""
 
     @property
     def vit_input_shape(self) -> tuple[int, int]:

@@ -28,8 +28,9 @@ class SegySource(Section):
     kind: Literal["segy"] = Field(description="`segy`: a 3-D survey and a label cube")
     survey: str = Field(min_length=1, description="the survey (.sgy/.segy or .npy (inline, crossline, "
                                                   "sample)), relative to the project root")
-    labels: str = Field(min_length=1, description="the labels: a SEG-Y cube of the survey's geometry or a "
-                                                  ".npy volume of its shape; class ids, `unlabelled` elsewhere")
+    labels: str = Field(min_length=1, description="the labels: a SEG-Y cube of the survey's geometry or "
+                                                  "a .npy volume of its shape; class ids, `unlabelled` "
+                                                  "elsewhere")
     unlabelled: int = Field(UNLABELLED, ge=0, le=255,
                             description="the label value of traces nobody interpreted (never trained on)")
     sections: Literal["inline", "crossline", "both"] = Field(
@@ -119,4 +120,4 @@ def task_spec(name: str, task: DeclaredTask) -> TaskSpec:
     """The registry entry of a declared task: its shape, classes, ViT patch grid and batch size."""
     grid = (math.ceil(task.shape[0] / PATCH_SIZE), math.ceil(task.shape[1] / PATCH_SIZE))
     return TaskSpec(name, task.title, tuple(task.shape), len(task.classes), grid, task.batch_size,
-                    "input", "target", 0, 0)
+                    "input", "target", 0, 0, unlabelled=UNLABELLED)

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from training.catalog import ENCODER_SEPARATOR, ENCODERS, LOSSES, SCHEDULES, ModelKey, parse_model_key
-from training.encoders import REFUSED_ENCODERS, refusal_message
 from training.data.raw_owner import data_origin
+from training.encoders import REFUSED_ENCODERS, refusal_message
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
 from training.settings.base import Section, Size, TaskKey
