@@ -2,7 +2,8 @@
 scores of the paper's protocol beside the paper's numbers.
 
 Rows and columns follow the seed README of arXiv 2408.12396: networks Unet, DINOv2-LINEAR, -PUP, -DPT,
--MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault. Our tables always hold the full
+-MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault, then each declared task (a column of
+its own, no paper number). Our tables always hold the full
 grid, so a cell we did not run is NaN and its paper number still shows in the markdown.
 
 Each table says its protocol (`training.metrics`): `miou`/`mpa` are pooled (one confusion matrix over the
@@ -109,22 +110,27 @@ def _row_labels(modes: list[str]) -> dict[tuple[str, str | None], str]:
     return labels
 
 
-def benchmark_tables(results: Iterable[Mapping[str, Any]],
-                     paper_notes: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+def benchmark_tables(results: Iterable[Mapping[str, Any]], paper_notes: Iterable[str] = (),
+                     declared_titles: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """One table per `METRIC_TABLES` key from per-run results (dicts with task, network, mode, the keys and,
     over several seeds, `<key>_std`), and their std tables (NaN where a cell had one seed). `paper_notes`:
-    what separates the runs from the authors' computation, kept with the paper-protocol tables."""
+    what separates the runs from the authors' computation, kept with the paper-protocol tables;
+    `declared_titles`: the title of each declared task (task key -> title), a column after the paper's,
+    without a paper number."""
     results = list(results)
+    declared_titles = dict(declared_titles or {})
+    columns = [*TASK_COLUMNS, *declared_titles.values()]
     modes = sorted({str(r["mode"]) for r in results if r["network"] not in MODE_FREE_NETWORKS})
     labels = _row_labels(modes)
     keys = [*METRIC_TABLES, *(f"{key}{STD_SUFFIX}" for key in METRIC_TABLES)]
-    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=TASK_COLUMNS) for key in keys}
+    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=columns) for key in keys}
     filled: set[tuple[str, str]] = set()
     for result in results:
         network = result["network"]
         _network_row(network)
         row = labels[(network, str(result["mode"]) if _needs_mode(network, modes) else None)]
-        column = get_task(result["task"]).title
+        task = result["task"]
+        column = declared_titles[task] if task in declared_titles else get_task(task).title
         if (row, column) in filled:
             raise ValueError(f"benchmark results: two results for {row} on task {result['task']!r}")
         filled.add((row, column))
