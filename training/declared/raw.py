@@ -23,5 +23,10 @@ def read_declared(settings: Settings, root: Path, key: str) -> DeclaredData:
 
 def write_declared_raw(settings: Settings, root: Path, raw_dir: Path, key: str) -> Path:
     """Write the raw folder of declared task `key`; returns it."""
-    names, contents = zip(*raw_files(read_declared(settings, root, key)), strict=True)
+    data = read_declared(settings, root, key)
+    # What shapes the prepared arrays and the training, so that a change reaches them through the data.
+    declared = settings.declared_tasks[key]
+    data.record["task"] = {"classes": list(declared.classes), "shape": list(declared.shape),
+                           "batch_size": declared.batch_size}
+    names, contents = zip(*raw_files(data), strict=True)
     return write_owned(Path(raw_dir) / key, settings.task_origin(key), list(names), contents)
