@@ -1,18 +1,21 @@
 """A declared task through every stage of the command line, on tiny data: raw, prepare, train (registered
 as geofm-<task>-<model>), report (a column of its own) and the prediction of the whole survey it came
-from, written as SEG-Y with the survey's headers."""
+from, written as SEG-Y with the survey's headers; and in Dagster, one more partition beside a paper task."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pytest
 import segyio
 import yaml
 from declared_projects import SEGY_SOURCE, declared_params, write_folder_project, write_segy_project
 
+from assets import build_benchmark_assets
 from pipelines.cli.main import main
+from training.settings import Project
 
 
 def _write_params(root: Path, raw: dict) -> None:
@@ -57,3 +60,22 @@ def test_a_folder_task_trains_and_reports(tmp_path: Path) -> None:
                     ["train", "--task", "facies", "--model", "unet"], ["report"]):
         _run(tmp_path, *command)
     assert "Own facies" in (tmp_path / "reports" / "benchmark.md").read_text()
+
+
+def test_dagster_partitions_hold_the_declared_task_and_prepare_it(tmp_path: Path) -> None:
+    write_segy_project(tmp_path)
+    raw = declared_params("horizons", SEGY_SOURCE)
+    raw["tasks"] = ["salt", "horizons"]
+    synthetic = raw["profiles"]["demo"]["data"]["synthetic"]
+    synthetic.update(train_count=4, test_count=2, shapes={"salt": [28, 28]})
+    _write_params(tmp_path, raw)
+    project = Project.load(tmp_path)
+    assets = {asset.key.to_user_string(): asset for asset in build_benchmark_assets(
+        project.settings.tasks, project.settings.models)}
+    prepared = assets["prepared_data"]
+    assert prepared.partitions_def.get_partition_keys() == ["salt", "horizons"]
+    assert dg.materialize([assets["raw_data"]], resources={"project": project}).success
+    result = dg.materialize([prepared], partition_key="horizons", resources={"project": project},
+                            selection=[prepared.key])
+    assert result.success
+    assert (tmp_path / "data" / "prepared" / "horizons" / "train_inputs.npy").is_file()
