@@ -30,7 +30,7 @@ def layered_labels(samples: int, traces: int) -> np.ndarray:
 
 def write_segy_project(root: Path, order: str = "inline") -> None:
     """`survey.sgy` (traces in `order`) and `labels.sgy` of its geometry, labelled on LABELLED_INLINES
-    (inline 101 on half its traces only)."""
+    (inline 101 on half its traces only); the same labels as a volume in `labels.npy`."""
     rng = np.random.default_rng(3)
     labels = np.full(SHAPE, UNLABELLED_VALUE, dtype=np.float32)
     truth = np.stack([layered_labels(SHAPE[2], SHAPE[1]).T] * SHAPE[0])  # (inline, crossline, sample)
@@ -40,6 +40,7 @@ def write_segy_project(root: Path, order: str = "inline") -> None:
     survey = (truth * 900.0 - 900 + rng.normal(0, 150, SHAPE)).astype(np.float32)
     write_cube(root / "survey.sgy", survey, order=order)
     write_cube(root / "labels.sgy", labels, order=order)
+    np.save(root / "labels.npy", labels.astype(np.uint8))
 
 
 def write_folder_project(root: Path) -> None:

@@ -20,6 +20,7 @@ from declared_projects import (
     write_folder_project,
     write_segy_project,
 )
+from PIL import Image
 from segy_files import FIRST_INLINE, write_cube
 
 from training.data.card import CARD_FILE, read_card
@@ -81,6 +82,28 @@ def test_unlabelled_traces_of_a_partly_labelled_inline_stay_unlabelled(tmp_path:
         if section == "inline-101":
             labelled_columns = np.flatnonzero((tile != UNLABELLED).any(axis=0)) + column
             assert labelled_columns.max() < SHAPE[1] // 2
+
+
+def test_a_label_volume_in_npy_gives_the_same_arrays_as_the_label_cube(tmp_path: Path) -> None:
+    write_segy_project(tmp_path)
+    from_segy = _prepare(tmp_path, declared_params("horizons", SEGY_SOURCE), "horizons")
+    segy_labels = np.load(from_segy / "train_labels.npy")
+    raw = declared_params("horizons", {**SEGY_SOURCE, "survey": f"{tmp_path}/survey.sgy",
+                                       "labels": f"{tmp_path}/labels.npy"})
+    other = tmp_path / "other"
+    other.mkdir()
+    assert np.array_equal(np.load(_prepare(other, raw, "horizons") / "train_labels.npy"), segy_labels)
+
+
+def test_a_folder_label_of_another_size_is_refused(tmp_path: Path) -> None:
+    write_folder_project(tmp_path)
+    labels = tmp_path / "sections" / "val" / "labels"
+    Image.fromarray(np.zeros((24, 31), np.uint8)).save(labels / "val0.png")
+    source = {"kind": "folders", "path": "sections", "dat_shape": [24, 37]}
+    params = declared_params("facies", source)
+    _refused(tmp_path, params, r"val0\.png: labels of 24x31 for a section of 24x30")
+    np.save(labels / "val0.npy", np.zeros((24, 30), np.uint8))
+    _refused(tmp_path, params, r"val0\.png: val0\.npy has the same name")
 
 
 def test_a_folder_task_is_prepared(tmp_path: Path) -> None:

@@ -47,7 +47,13 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     if not folder.is_dir():
         raise DeclaredSourceError(f"{folder}: folder not found (a folder task holds <split>/sections and "
                                   "<split>/labels for train, val and test)")
-    return {path.stem: path for path in sorted(folder.iterdir()) if path.suffix.lower() in suffixes}
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in suffixes:
+            if path.stem in files:
+                raise DeclaredSourceError(f"{path}: {files[path.stem].name} has the same name; keep one")
+            files[path.stem] = path
+    return files
 
 
 def _split(folder: Path, source: FolderSource, num_classes: int) -> list[Section]:
