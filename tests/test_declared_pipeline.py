@@ -15,7 +15,9 @@ from declared_projects import SEGY_SOURCE, declared_params, write_folder_project
 
 from assets import build_benchmark_assets
 from pipelines.cli.main import main
+from pipelines.tracking.store import BenchmarkStore
 from training.settings import Project
+from training.survey.contract import model_contract
 
 
 def _write_params(root: Path, raw: dict) -> None:
@@ -34,6 +36,7 @@ def test_a_segy_task_trains_reports_and_segments_its_survey(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     write_segy_project(tmp_path)
     raw = declared_params("horizons", SEGY_SOURCE)
+    raw["declared_tasks"]["horizons"]["colours"] = ["#aa0000", "#00aa00", "#0000aa"]
     raw["predict"]["surveys"] = {"whole": {"task": "horizons", "path": "survey.sgy"}}
     _write_params(tmp_path, raw)
     for command in (["raw"], ["prepare", "--task", "horizons"], ["train", "--task", "horizons", "--model",
@@ -49,6 +52,11 @@ def test_a_segy_task_trains_reports_and_segments_its_survey(tmp_path: Path,
         assert classes.header[5][segyio.TraceField.CDP_X] == survey.header[5][segyio.TraceField.CDP_X]
         values = np.unique(segyio.tools.cube(classes))
     assert set(values) <= {0, 1, 2}
+    settings = Project.load(tmp_path).settings
+    loaded = BenchmarkStore.for_project(settings.mlflow, tmp_path).load_model("geofm-horizons-unet@best")
+    contract = model_contract(loaded)  # what the figures of every survey it segments are labelled with
+    assert contract.class_names == ("top", "middle", "bottom")
+    assert contract.class_colours == ("#aa0000", "#00aa00", "#0000aa")
 
 
 @pytest.mark.usefixtures("single_torch_thread")
