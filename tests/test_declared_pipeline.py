@@ -79,7 +79,8 @@ def test_dagster_partitions_hold_the_declared_task_and_prepare_it(tmp_path: Path
     _write_params(tmp_path, raw)
     project = Project.load(tmp_path)
     assets = {asset.key.to_user_string(): asset for asset in build_benchmark_assets(
-        project.settings.tasks, project.settings.models)}
+        project.settings.tasks, project.settings.models, ["whole"])}
+    assert assets["predictions"].partitions_def.get_partition_keys() == ["whole"]
     prepared = assets["prepared_data"]
     assert prepared.partitions_def.get_partition_keys() == ["salt", "horizons"]
     assert dg.materialize([assets["raw_data"]], resources={"project": project}).success
