@@ -1,6 +1,7 @@
-"""The predictions asset: each configured survey (`predict.surveys`) segmented by its task's best model."""
+"""The predictions asset: each configured survey (`predict.surveys`) segmented by its task's best model.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Dagster reads the `context` annotation from the signature,
+and a string annotation is refused (`Cannot annotate context with type dg.AssetExecutionContext`)."""
 
 import base64
 

@@ -1,6 +1,8 @@
 """Segmentation losses by name: `build_loss(name, num_classes)` -> a module called as loss(logits, target).
 
-logits are (B, C, H, W) raw scores, target is (B, H, W) int64 class indices in [0, C).
+logits are (B, C, H, W) raw scores, target is (B, H, W) int64 class indices in [0, C), or `UNLABELLED`
+for a pixel without a class, which no loss counts (its terms are multiplied by an exact 0, every other
+pixel's by an exact 1, so a fully labelled batch gives the same bits as without the mask).
 
 Every loss is a function of additive statistics of the batch (`statistics`: sums over its pixels, such as
 per-class intersections or the summed per-pixel loss and the pixel count) and computes its value from them
@@ -18,6 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.lookup import lookup
+from training.tasks import UNLABELLED
+
+
+def labelled(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`target` with unlabelled pixels set to class 0, and the mask of labelled pixels."""
+    mask = target != UNLABELLED
+    return torch.where(mask, target, torch.zeros_like(target)), mask
 
 
 def _check_shapes(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> None:
@@ -68,8 +77,10 @@ class DiceLoss(SegmentationLoss):
         self.inverse_frequency = inverse_frequency
 
     def _statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        probs = logits.softmax(dim=1)
-        one_hot = F.one_hot(target, self.num_classes).permute(0, 3, 1, 2).to(probs.dtype)
+        target, mask = labelled(target)
+        weight = mask[:, None].to(logits.dtype)
+        probs = logits.softmax(dim=1) * weight
+        one_hot = F.one_hot(target, self.num_classes).permute(0, 3, 1, 2).to(probs.dtype) * weight
         over_pixels = (0, 2, 3)
         intersection = (probs * one_hot).sum(over_pixels)
         return torch.cat([one_hot.sum(over_pixels), intersection, probs.sum(over_pixels)])
@@ -97,7 +108,8 @@ class PixelMeanLoss(SegmentationLoss):
 
     def _statistics(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         per_pixel = self._per_pixel(logits, target)
-        return torch.stack([per_pixel.sum(), per_pixel.new_tensor(float(per_pixel.numel()))])
+        count = (target != UNLABELLED).sum().to(per_pixel.dtype)
+        return torch.stack([per_pixel.sum(), count])
 
     def from_statistics(self, statistics: torch.Tensor) -> torch.Tensor:
         return statistics[0] / statistics[1]
@@ -111,7 +123,7 @@ class FocalLoss(PixelMeanLoss):
         self.gamma = gamma
 
     def _per_pixel(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        log_pt = -F.cross_entropy(logits, target, reduction="none")
+        log_pt = -F.cross_entropy(logits, target, reduction="none", ignore_index=UNLABELLED)
         return -((1 - log_pt.exp()) ** self.gamma) * log_pt
 
 
@@ -119,13 +131,13 @@ class CrossEntropyLoss(PixelMeanLoss):
     """Pixel-wise cross-entropy averaged over all pixels."""
 
     def _per_pixel(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, target, reduction="none")
+        return F.cross_entropy(logits, target, reduction="none", ignore_index=UNLABELLED)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # torch's own mean: its rounding differs from sum / count in the last bit, and training without
         # accumulation stays bit-identical to what it was.
         _check_shapes(logits, target, self.num_classes)
-        return F.cross_entropy(logits.float(), target)
+        return F.cross_entropy(logits.float(), target, ignore_index=UNLABELLED)
 
 
 LOSSES: dict[str, Callable[[int], SegmentationLoss]] = {

@@ -1,4 +1,4 @@
-"""Segmentation scores under two protocols.
+"""Segmentation scores under two protocols; pixels labelled `UNLABELLED` are scored by neither.
 
 `ConfusionMatrix` (the default, used for model selection and reported first) pools every pixel of the
 evaluation set into one confusion matrix and derives the scores from it once.
@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_jaccard_index
 
+from training.tasks import UNLABELLED
+
 
 def confusion_counts(pred_labels: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(C, C) int64 pixel counts of one batch: row = label class, column = predicted class."""
@@ -30,6 +32,9 @@ def confusion_counts(pred_labels: torch.Tensor, target: torch.Tensor, num_classe
                          "must have the same shape")
     target = target.reshape(-1).long()
     pred_labels = pred_labels.reshape(-1).long().to(target.device)
+    labelled = target != UNLABELLED
+    if not bool(labelled.all()):
+        target, pred_labels = target[labelled], pred_labels[labelled]
     if target.numel():
         bounds = torch.stack([target.min(), target.max(), pred_labels.min(), pred_labels.max()]).tolist()
         if min(bounds) < 0 or max(bounds) >= num_classes:
@@ -123,7 +128,7 @@ class BatchMeanScores:
         recall = torch.where(labelled > 0, counts.diagonal() / labelled.clamp(min=1), 0.0)
         self._mpa.append(float(recall.mean()))
         miou = multiclass_jaccard_index(pred_labels.long().to(target.device), target.long(), self.num_classes,
-                                        average="macro", validate_args=False)
+                                        average="macro", ignore_index=UNLABELLED, validate_args=False)
         self._miou.append(float(miou))
 
     def compute(self) -> dict[str, float]:

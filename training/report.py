@@ -2,10 +2,10 @@
 scores of the paper's protocol beside the paper's numbers.
 
 Rows and columns follow the seed README of arXiv 2408.12396: networks Unet, DINOv2-LINEAR, -PUP, -DPT,
--MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault. Our tables always hold the full
-grid, so a cell we did not run is NaN and its paper number still shows in the markdown. On another encoder
-than the paper's DINOv2 ViT-S/14, the ViT rows name it (`DINOv3 ViT-B/16-MLA`), beside the paper's row of
-the same network.
+-MLA; tasks Seismic Facies, Seismic Geobody, Crater, DAS, Deep Fault, then each declared task (a column of
+its own, no paper number). Our tables always hold the full grid, so a cell we did not run is NaN and its
+paper number still shows in the markdown. On another encoder than the paper's DINOv2 ViT-S/14, the ViT rows
+name it (`DINOv3 ViT-B/16-MLA`), beside the paper's row of the same network.
 
 Each table says its protocol (`training.metrics`): `miou`/`mpa` are pooled (one confusion matrix over the
 unmirrored test sections), our headline, and stand alone; `authors_miou`/`authors_mpa` are the paper's
@@ -125,22 +125,27 @@ def _row_labels(modes: list[str], encoder: str) -> dict[tuple[str, str | None], 
 
 
 def benchmark_tables(results: Iterable[Mapping[str, Any]], paper_notes: Iterable[str] = (),
-                     encoder: str = DEFAULT_ENCODER) -> dict[str, pd.DataFrame]:
+                     encoder: str = DEFAULT_ENCODER,
+                     declared_titles: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """One table per `METRIC_TABLES` key from per-run results (dicts with task, network, mode, the keys and,
     over several seeds, `<key>_std`) of the ViT networks on `encoder`, and their std tables (NaN where a
     cell had one seed). `paper_notes`: what separates the runs from the authors' computation, kept with the
-    paper-protocol tables."""
+    paper-protocol tables; `declared_titles`: the title of each declared task (task key -> title), a
+    column after the paper's, without a paper number."""
     results = list(results)
+    declared_titles = dict(declared_titles or {})
+    columns = [*TASK_COLUMNS, *declared_titles.values()]
     modes = sorted({str(r["mode"]) for r in results if r["network"] not in MODE_FREE_NETWORKS})
     labels = _row_labels(modes, encoder)
     keys = [*METRIC_TABLES, *(f"{key}{STD_SUFFIX}" for key in METRIC_TABLES)]
-    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=TASK_COLUMNS) for key in keys}
+    tables = {key: pd.DataFrame(math.nan, index=list(labels.values()), columns=columns) for key in keys}
     filled: set[tuple[str, str]] = set()
     for result in results:
         network = result["network"]
         lookup("network", network, NETWORK_ROWS)
         row = labels[(network, str(result["mode"]) if _needs_mode(network, modes) else None)]
-        column = get_task(result["task"]).title
+        task = result["task"]
+        column = declared_titles[task] if task in declared_titles else get_task(task).title
         if (row, column) in filled:
             raise ValueError(f"benchmark results: two results for {row} on task {result['task']!r}")
         filled.add((row, column))

@@ -15,6 +15,9 @@ from training.lookup import lookup
 
 PATCH_SIZE = 14
 """The patch size the registry's grids are given for (DINOv2's); `TaskSpec.for_patch_size` converts."""
+UNLABELLED = 255
+"""The label value of a pixel without a class (a declared task's uninterpreted traces, a tile's padding):
+losses and scores leave it out."""
 RECORD_INPUT_RANGE = (0.0, 255.0)
 """The amplitude range of every task's input sections in the record (the authors' uint8 cast assumes it)."""
 
@@ -34,6 +37,9 @@ class TaskSpec:
     train_count: int
     test_count: int
     patch_size: int = PATCH_SIZE
+    unlabelled: int | None = None
+    """The label value of pixels without a class (`UNLABELLED` for a declared task), None where every
+    pixel has one (the paper tasks)."""
 
     @property
     def vit_input_shape(self) -> tuple[int, int]:

@@ -115,9 +115,11 @@ def check_inputs(task: TaskSpec, split: str, path: Path, inputs: np.ndarray) -> 
 def check_labels(
     task: TaskSpec, split: str, path: Path, labels: np.ndarray, scratch: np.ndarray | None = None
 ) -> np.ndarray:
-    """Pixels per class of `labels`; an error naming a value outside [0, classes) if there is one."""
+    """Pixels per class of `labels`; an error naming a value outside [0, classes) (other than the task's
+    unlabelled value) if there is one."""
     counts = class_counts(labels, task.num_classes, scratch)
-    if counts.sum() != labels.size:
+    unlabelled = 0 if task.unlabelled is None else np.count_nonzero(labels == task.unlabelled)
+    if counts.sum() + unlabelled != labels.size:
         flat = labels.reshape(-1).astype(np.int64)
         bad = flat[(flat < 0) | (flat >= task.num_classes)][0]
         raise _fail(task, split, path, f"label value {bad} outside [0, {task.num_classes})")

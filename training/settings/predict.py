@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from training.settings.base import Section, TaskKey
+from training.settings.base import Section
 
 Pair = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
 Percentile = Annotated[float, Field(ge=0, le=100)]
@@ -38,7 +38,8 @@ class AmplitudeSection(Section):
 class SurveySection(Section):
     """One survey for the `predictions` stage: a file and the task whose best model segments it."""
 
-    task: TaskKey = Field(description="the task whose `best` model segments the survey")
+    task: str = Field(min_length=1, description="the task (a paper or declared task) whose `best` model "
+                                                "segments the survey")
     path: str = Field(min_length=1, description="the survey file (.sgy/.segy, .npy, .dat), under the root")
     shape: tuple[Annotated[int, Field(gt=0)], ...] | None = Field(
         None, description="shape of a raw .dat: [samples, traces] or [inlines, crosslines, samples]")

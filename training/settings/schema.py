@@ -14,9 +14,11 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from training.catalog import LOSSES, SCHEDULES, ModelKey, parse_model_key
+from training.data.raw_owner import data_origin
 from training.errors import UnknownKeyError
 from training.lookup import lookup, unknown_key_message
 from training.settings.base import Encoder, ModelKeyText, Section, Size, TaskKey, unique
+from training.settings.declared import DeclaredTask, check_task_name, task_spec
 from training.settings.encoder_scan import EncoderScanSettings, axis_problem
 from training.settings.orchestration import OrchestrationSettings
 from training.settings.predict import PredictSettings
@@ -193,7 +195,10 @@ class Settings(Section):
     """Everything one benchmark configuration needs: `params.yaml` with its profile applied."""
 
     profile: str = Field("demo", min_length=1, description="the overlay of `profiles:` applied to the keys")
-    tasks: tuple[TaskKey, ...] = Field(tuple(TASKS), min_length=1, description="tasks of the benchmark")
+    tasks: tuple[str, ...] = Field(tuple(TASKS), min_length=1,
+                                   description="tasks of the benchmark: paper tasks and declared tasks")
+    declared_tasks: dict[str, DeclaredTask] = Field(
+        default_factory=dict, description="the user's own labelled data, by task name (docs/own-survey.md)")
     models: tuple[ModelKeyText, ...] = Field(
         ("unet", "linear-lora", "pup-lora", "mla-lora", "dpt-lora"), min_length=1,
         description="`unet` or `<network>-<mode>`, network linear/pup/mla/dpt, mode frozen/full/lora, on "
@@ -211,6 +216,27 @@ class Settings(Section):
     @classmethod
     def _unique_tasks(cls, tasks: tuple[str, ...]) -> tuple[str, ...]:
         return unique("task", tasks)
+
+    @field_validator("declared_tasks")
+    @classmethod
+    def _declared_names(cls, declared: dict[str, DeclaredTask]) -> dict[str, DeclaredTask]:
+        for name in declared:
+            check_task_name(name)
+            if name in TASKS:
+                raise ValueError(f"declared task {name!r} has the name of a paper task: choose another")
+        return declared
+
+    @model_validator(mode="after")
+    def _known_tasks(self) -> Settings:
+        known = [*TASKS, *self.declared_tasks]
+        for index, key in enumerate(self.tasks):
+            if key not in known:
+                raise ValueError(f"tasks[{index}]: {unknown_key_message('task', key, known)}")
+        for name, survey in self.predict.surveys.items():
+            if survey.task not in known:
+                problem = unknown_key_message("task", survey.task, known)
+                raise ValueError(f"predict.surveys.{name}.task: {problem}")
+        return self
 
     @field_validator("models")
     @classmethod
@@ -234,8 +260,22 @@ class Settings(Section):
     def task_specs(self) -> dict[str, TaskSpec]:
         """The configured tasks at the section sizes of the configured data source."""
         shapes = self.data.synthetic.shapes if self.data.source == "synthetic" else {}
-        return {key: get_task(key).with_shape(shapes[key]) if key in shapes else get_task(key)
-                for key in self.tasks}
+        return {key: self._task_spec(key, shapes) for key in self.tasks}
+
+    def _task_spec(self, key: str, shapes: dict[str, tuple[int, int]]) -> TaskSpec:
+        if key in self.declared_tasks:
+            return task_spec(key, self.declared_tasks[key])
+        return get_task(key).with_shape(shapes[key]) if key in shapes else get_task(key)
+
+    def declared(self, key: str) -> DeclaredTask | None:
+        """The declaration of task `key`, or None for a paper task."""
+        return self.declared_tasks.get(key)
+
+    def task_origin(self, key: str) -> str:
+        """Where task `key`'s data come from, as its raw and prepared folders record it."""
+        if key in self.declared_tasks:
+            return f"declared task {key}"
+        return data_origin(self.data.source, self.data.record)
 
     def task(self, key: str) -> TaskSpec:
         """One configured task; a task outside `tasks` is an error listing them."""

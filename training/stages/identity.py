@@ -12,7 +12,6 @@ from pathlib import Path
 
 from training.data.contents import verified_contents
 from training.data.layout import SPLITS_FILE, STATS_FILE, prepared_task_dir
-from training.data.raw_owner import data_origin
 from training.errors import MissingInputError
 from training.fit_config import RESUMABLE_CHANGES
 from training.settings import ProjectPaths, Settings
@@ -27,7 +26,7 @@ def checkpoint_folder(settings: Settings, root: Path, task_key: str, model_key: 
     unprepared task, or prepared data changed since `prepare`, is an error naming the fix."""
     paths = ProjectPaths.of(settings, root)
     task, model = settings.task(task_key), settings.model_key(model_key)
-    prepared, data = prepared_task_dir(paths.prepared_dir, task.key), settings.data
+    prepared = prepared_task_dir(paths.prepared_dir, task.key)
     if not (prepared / STATS_FILE).is_file():
         raise MissingInputError(f"task {task.key!r} is not prepared: {prepared / STATS_FILE} is missing; "
                                 f"run `geofm prepare --task {task.key}` first")
@@ -37,7 +36,7 @@ def checkpoint_folder(settings: Settings, root: Path, task_key: str, model_key: 
         "train": settings.train.model_dump(mode="json", exclude=set(NOT_IN_IDENTITY)),
         "seed": seed,
         "stats": (prepared / STATS_FILE).read_text(), "splits": (prepared / SPLITS_FILE).read_text(),
-        "contents": verified_contents(prepared, task.key, data_origin(data.source, data.record)),
+        "contents": verified_contents(prepared, task.key, settings.task_origin(task.key)),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return paths.checkpoints_dir / task.key / model.key / digest

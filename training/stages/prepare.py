@@ -9,8 +9,8 @@ import pandas as pd
 
 from training.data.card import CARD_FILE, read_card
 from training.data.prepare import prepare_task
-from training.data.raw_owner import data_origin
 from training.data.validate import ValidationSummary, validate_prepared
+from training.declared.prepare import prepare_declared
 from training.settings import ProjectPaths, Settings
 
 
@@ -27,8 +27,11 @@ def prepare(settings: Settings, root: Path, task_key: str) -> PreparedTask:
     paths = ProjectPaths.of(settings, root)
     task = settings.task(task_key)
     data = settings.data
-    folder = prepare_task(paths.raw_dir, paths.prepared_dir, task, data.val_fraction, data.split_seed,
-                          data_origin(data.source, data.record))
+    if settings.declared(task_key):
+        folder = prepare_declared(paths.raw_dir, paths.prepared_dir, task, settings.task_origin(task_key))
+    else:
+        folder = prepare_task(paths.raw_dir, paths.prepared_dir, task, data.val_fraction, data.split_seed,
+                              settings.task_origin(task_key))
     return PreparedTask(folder, read_card(folder / CARD_FILE))
 
 

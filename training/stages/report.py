@@ -47,7 +47,8 @@ def build_report(settings: Settings, root: Path) -> Report:
             results.append({key: metrics.get(key) for key in ("task", "network", "mode", *scores)})
     if not results:
         raise MissingInputError(f"no trained model's {METRICS_FILE} under {paths.runs_dir}: train first")
-    tables = benchmark_tables(results, paper_differences(settings), settings.model.encoder)
+    declared = {key: task.title for key, task in settings.task_specs.items() if settings.declared(key)}
+    tables = benchmark_tables(results, paper_differences(settings), settings.model.encoder, declared)
     scale = scale_tables(settings, root)
     markdown = tables_markdown(tables) + ("\n" + scale_markdown(scale, settings) if scale else "")
     write_atomic(paths.reports_dir / "benchmark.md", markdown)

@@ -43,6 +43,7 @@ from training.settings import ProjectPaths, Settings, TrainSettings
 from training.stages.identity import checkpoint_folder
 from training.stages.outputs import ARTIFACTS_DIR, HISTORY_FILE, METRICS_FILE, SEEDS_DIR
 from training.survey import predict_section, prediction_figure
+from training.survey.contract import name_classes
 from training.tasks import TaskSpec
 from training.tracking import ModelRef, Tracker
 
@@ -126,12 +127,16 @@ def _build(job: _Job, root: Path) -> RawSectionModel:
     stats = read_stats(job.paths.prepared_dir, job.task.key)
     seed_everything(job.fit.seed)
     encoder = job.model_id.encoder_or(job.settings.model.encoder)
-    return build_model(job.model_id.network, job.task, encoder=encoder,
-                       weights=weights_source(job.settings, root), finetune=job.model_id.mode,
-                       lora_rank=job.settings.model.lora_rank, input_mean=float(stats["mean"]),
-                       input_std=float(stats["std"]), input_scaling=job.settings.model.input_scaling,
-                       unet_forward=job.settings.model.unet_forward,
-                       position_grid=job.settings.model.position_grid)
+    model = build_model(job.model_id.network, job.task, encoder=encoder,
+                        weights=weights_source(job.settings, root), finetune=job.model_id.mode,
+                        lora_rank=job.settings.model.lora_rank, input_mean=float(stats["mean"]),
+                        input_std=float(stats["std"]), input_scaling=job.settings.model.input_scaling,
+                        unet_forward=job.settings.model.unet_forward,
+                        position_grid=job.settings.model.position_grid)
+    declared = job.settings.declared(job.task.key)
+    if declared is not None:
+        name_classes(model, declared.classes, declared.colours)
+    return model
 
 
 def selection_note(regime_name: str) -> str:

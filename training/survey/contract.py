@@ -1,5 +1,6 @@
 """What a model must carry to be applied to a survey: the section size it was trained on and the amplitude
-range of its training inputs. Read from the model's attributes; explicit values override them."""
+range of its training inputs, and what it may carry for the figures: its class names and colours (a
+declared task's). Read from the model's attributes; explicit values override them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from torch import nn
 
 TRAINING_SHAPE_ATTRIBUTE = "training_shape"
 INPUT_RANGE_ATTRIBUTE = "input_range"
+CLASS_NAMES_ATTRIBUTE = "class_names"
+CLASS_COLOURS_ATTRIBUTE = "class_colours"
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class ModelContract:
 
     training_shape: tuple[int, int]
     input_range: tuple[float, float] | None
+    class_names: tuple[str, ...] | None = None
+    class_colours: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.training_shape) != 2 or min(self.training_shape) < 1:
@@ -45,4 +50,13 @@ def model_contract(
     return ModelContract(
         training_shape=(int(shape[0]), int(shape[1])),
         input_range=None if amplitudes is None else (float(amplitudes[0]), float(amplitudes[1])),
+        class_names=getattr(model, CLASS_NAMES_ATTRIBUTE, None),
+        class_colours=getattr(model, CLASS_COLOURS_ATTRIBUTE, None),
     )
+
+
+def name_classes(model: nn.Module, names: tuple[str, ...], colours: tuple[str, ...] | None) -> None:
+    """Let `model` carry its class names and colours (`#rrggbb`, or None for the default ones) to the
+    figures of every survey it segments."""
+    setattr(model, CLASS_NAMES_ATTRIBUTE, tuple(names))
+    setattr(model, CLASS_COLOURS_ATTRIBUTE, None if colours is None else tuple(colours))

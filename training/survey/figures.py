@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from training.atomic import write_atomic
+from training.tasks import UNLABELLED
 
 
 def _panels(path: Path, title: str, panels: list[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
@@ -22,8 +23,8 @@ def _panels(path: Path, title: str, panels: list[tuple[str, np.ndarray, np.ndarr
         if image is not None:
             axis.imshow(image, cmap="gray", interpolation="nearest", aspect="auto")
         if classes is not None:
-            axis.imshow(classes, cmap="viridis", interpolation="nearest", aspect="auto",
-                        alpha=None if image is None else 0.45)
+            axis.imshow(np.ma.masked_equal(classes, UNLABELLED), cmap="viridis", interpolation="nearest",
+                        aspect="auto", alpha=None if image is None else 0.45)  # unlabelled left blank
         axis.set_title(name)
         axis.axis("off")
     figure.suptitle(title)

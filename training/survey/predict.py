@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from training.atomic import write_atomic
 from training.survey.amplitude import AmplitudeMapping, AmplitudeSettings, survey_clip
-from training.survey.contract import model_contract
+from training.survey.contract import ModelContract, model_contract
 from training.survey.outputs import NpyOutput, SegyCopy, refuse_unsafe_outputs
 from training.survey.readers import ReadOptions, open_survey
 from training.survey.section_figure import SectionAxes, survey_figure
@@ -278,7 +278,7 @@ def predict_survey(
         with closing(bar), _writing(survey, paths) as outputs:
             _predict_slices(predictor, survey, axes, mapping, outputs, bar)
             if figure is not None:
-                _figure(Path(figure), survey, axes[0], figure_index, mapping, outputs)
+                _figure(Path(figure), survey, axes[0], figure_index, mapping, outputs, contract)
             outputs.commit()
         layout = survey.geometry.layout(survey.ndim)
         stored = np.load(paths.classes, mmap_mode="r").shape
@@ -299,7 +299,7 @@ def predict_survey(
 
 
 def _figure(path: Path, survey: Survey, axis: Axis, index: int, mapping: AmplitudeMapping | None,
-            outputs: _Outputs) -> None:
+            outputs: _Outputs, contract: ModelContract) -> None:
     """One line of the survey and its classes, its axes numbered as the survey numbers them."""
     geometry = survey.geometry
     across = "crossline" if axis == "inline" else "inline"
@@ -309,4 +309,5 @@ def _figure(path: Path, survey: Survey, axis: Axis, index: int, mapping: Amplitu
     title = f"{Path(survey.path).name}: {geometry.name(axis)} {geometry.numbers(axis)[index]}"
     survey_figure(path, title, _mapped_section(survey, axis, index, mapping),
                   outputs.classes.read(axis, index), axes, num_classes=len(outputs.counts),
-                  dead=outputs.dead(axis, index))
+                  dead=outputs.dead(axis, index), class_names=contract.class_names,
+                  class_colours=contract.class_colours)

@@ -5,6 +5,7 @@ traces are left blank. Written as PNG atomically."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,15 +33,22 @@ class SectionAxes:
 
 
 def survey_figure(path: Path, title: str, section: np.ndarray, classes: np.ndarray, axes: SectionAxes,
-                  num_classes: int, dead: np.ndarray | None = None) -> None:
-    """Section | classes over the section, both (samples, traces); `dead`: traces (columns) to leave blank."""
+                  num_classes: int, dead: np.ndarray | None = None, class_names: Sequence[str] | None = None,
+                  class_colours: Sequence[str] | None = None) -> None:
+    """Section | classes over the section, both (samples, traces); `dead`: traces (columns) to leave blank;
+    `class_names` and `class_colours` (`#rrggbb`) label and colour the classes (default: `class <id>`,
+    viridis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    colours = plt.get_cmap("viridis", max(num_classes, 2))
+    colours = (ListedColormap(list(class_colours)) if class_colours is not None
+               else plt.get_cmap("viridis", max(num_classes, 2)))
+    names = (list(class_names) if class_names is not None
+             else [f"class {number}" for number in range(num_classes)])
     blank = np.broadcast_to(np.zeros(classes.shape[1], dtype=bool) if dead is None else dead, classes.shape)
     shown = np.ma.masked_array(section, blank)
     figure, panels = plt.subplots(1, 2, figsize=(9, 4), sharey=True, constrained_layout=True)
@@ -51,7 +59,7 @@ def survey_figure(path: Path, title: str, section: np.ndarray, classes: np.ndarr
     panels[1].imshow(np.ma.masked_array(classes, blank), cmap=colours, vmin=-0.5, vmax=colours.N - 0.5,
                      alpha=0.45, interpolation="nearest", aspect="auto", extent=axes.extent())
     panels[0].set_ylabel(axes.sample_name)
-    panels[1].legend(handles=[Patch(color=colours(number), label=f"class {number}")
+    panels[1].legend(handles=[Patch(color=colours(number), label=names[number])
                               for number in range(num_classes)], loc="lower right", fontsize="small")
     figure.suptitle(title)
     image = io.BytesIO()
