@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 import yaml
 from dvc.repo import Repo
-from tiny_benchmark import REPO, copy_project_files, write_tiny_params
+from tiny_benchmark import REPO, copy_project_files, run_in_project, write_tiny_params
 
 from assets import DVC_STAGE
 from pipelines.orchestration.definitions import build_definitions
@@ -36,22 +36,14 @@ MODELS = ("unet", "linear-lora")
 COPIED = ("training", "assets", "pipelines", "dvc.yaml", "pyproject.toml", ".dagster_home/dagster.yaml")
 
 
-def _run(command: list[str], cwd: Path) -> str:
-    """Run `command` in `cwd` with the virtual environment first on PATH; its output, or a failure."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
 
 def _tiny_repo(root: Path, models: tuple[str, ...] = MODELS, encoders: tuple[str, ...] = ()) -> Path:
     """`root` made a git + DVC repository holding the project's code, dvc.yaml and tiny params."""
     copy_project_files(root, COPIED)
     write_tiny_params(root, TASKS, models, encoders)
-    _run(["git", "init", "-q"], root)
-    _run(["dvc", "init", "-q"], root)
-    _run(["dvc", "config", "core.analytics", "false"], root)
+    run_in_project(["git", "init", "-q"], root)
+    run_in_project(["dvc", "init", "-q"], root)
+    run_in_project(["dvc", "config", "core.analytics", "false"], root)
     return root
 
 
@@ -64,7 +56,7 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reproduced(repo_copy: Path) -> tuple[str, str]:
     """The output of a first and a second `dvc repro`."""
-    return _run(["dvc", "repro"], repo_copy), _run(["dvc", "repro"], repo_copy)
+    return run_in_project(["dvc", "repro"], repo_copy), run_in_project(["dvc", "repro"], repo_copy)
 
 
 def test_repro_runs_every_stage_then_nothing(repo_copy: Path, reproduced: tuple[str, str]) -> None:
@@ -80,14 +72,14 @@ def test_repro_runs_every_stage_then_nothing(repo_copy: Path, reproduced: tuple[
 def after_dagster(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new repository where `geofm benchmark` (what `geofm demo` runs) has run once."""
     root = _tiny_repo(tmp_path_factory.mktemp("dagster-then-dvc"))
-    _run(["geofm", "--root", str(root), "benchmark"], root)
+    run_in_project(["geofm", "--root", str(root), "benchmark"], root)
     return root
 
 
 def test_dvc_has_nothing_to_do_right_after_the_dagster_benchmark(after_dagster: Path) -> None:
     """`geofm benchmark` records each stage's outputs in DVC as it goes."""
-    assert "Data and pipelines are up to date" in _run(["dvc", "status"], after_dagster)
-    repro = _run(["dvc", "repro"], after_dagster)
+    assert "Data and pipelines are up to date" in run_in_project(["dvc", "status"], after_dagster)
+    repro = run_in_project(["dvc", "repro"], after_dagster)
     assert "Running stage" not in repro, repro
 
 
@@ -108,7 +100,7 @@ def test_the_rematerialize_script_times_a_reused_benchmark_and_dvc(after_dagster
 
 
 def test_metrics_show_prints_miou_and_mpa(repo_copy: Path, reproduced: tuple[str, str]) -> None:
-    shown = json.loads(_run(["dvc", "metrics", "show", "--json"], repo_copy))
+    shown = json.loads(run_in_project(["dvc", "metrics", "show", "--json"], repo_copy))
     metrics = next(iter(shown.values()))["data"]
     for model in MODELS:
         values = metrics[f"runs/das/{model}/metrics.json"]["data"]
@@ -186,7 +178,7 @@ def _stale_after(repo_copy: Path, change: dict) -> set[str]:
         section[leaf] = value
     try:
         path.write_text(yaml.safe_dump(params, sort_keys=False))
-        return set(json.loads(_run(["dvc", "status", "--json"], repo_copy)))
+        return set(json.loads(run_in_project(["dvc", "status", "--json"], repo_copy)))
     finally:
         path.write_text(original)
 

@@ -5,17 +5,14 @@ the report, the Dagster metadata and MLflow."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import torch
 from mlflow import MlflowClient
-from tiny_benchmark import REPO, copy_project_files, write_tiny_params
+from tiny_benchmark import REPO, copy_project_files, run_in_project, write_tiny_params
 
 from pipelines.orchestration.benchmark_runner import run_benchmark
 from pipelines.orchestration.definitions import build_definitions
@@ -27,13 +24,6 @@ SCAN = f"{MODEL}.{DINOV3}"
 COPIED = ("training", "assets", "pipelines", "dvc.yaml", "pyproject.toml")
 pytestmark = pytest.mark.slow  # two trainings, five Dagster runs, two `dvc repro` (about two minutes)
 
-
-def _run(command: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +38,11 @@ def scanned(tmp_path_factory: pytest.TempPathFactory):
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        outcome = run_benchmark(build_definitions(project), instance, project.settings, show_progress=False)
+        outcome = run_benchmark(build_definitions(project), instance, project, show_progress=False)
         trained = instance.get_materialized_partitions(dg.AssetKey("trained_model"))
         report = instance.get_latest_materialization_event(dg.AssetKey("benchmark_report"))
         metadata = {key: value.value for key, value in report.asset_materialization.metadata.items()}
-    assert len(outcome.run_ids) == 1 + 1 + 2 + 1  # raw, prepare, a training per encoder, report
+    assert len(outcome.run_ids) == 4  # one run per stage: raw, prepare, both trainings, report
     return project, trained, metadata
 
 
@@ -73,7 +63,7 @@ def test_dagster_trains_each_encoder_in_its_partition_and_registers_it(scanned) 
     assert project.settings.benchmark_models == (MODEL, SCAN)
     assert trained == {f"{MODEL}|{TASK}", f"{SCAN}|{TASK}"}
     client, _ = _mlflow(project)
-    encoders = {client.get_run(run_id).data.params["encoder"] for run_id in _training_runs(project)}
+    encoders = {client.getrun_in_project(run_id).data.params["encoder"] for run_id in _training_runs(project)}
     assert encoders == {"vit_small_patch14_dinov2", DINOV3}
     assert client.get_registered_model(f"geofm-{TASK}-{SCAN}").aliases
 
@@ -86,7 +76,7 @@ def test_the_report_has_the_scale_table_in_dagster_and_mlflow(scanned) -> None:
     assert "## Encoder scale" in tables and "random initialisation" in tables
     assert "| DINOv3 ViT-S/16 |" in tables.split("## Encoder scale")[1]
     client, store = _mlflow(project)
-    parent = store.benchmark_run(project.settings)
+    parent = store.benchmarkrun_in_project(project.settings)
     logged = {item.path for item in client.list_artifacts(parent, "report")}
     assert {"report/scale_das.csv", "report/benchmark.md"} <= logged
     scale = Path(client.download_artifacts(parent, "report/scale_das.csv", str(project.root))).read_text()
@@ -96,12 +86,12 @@ def test_the_report_has_the_scale_table_in_dagster_and_mlflow(scanned) -> None:
 def test_dvc_repro_runs_the_encoder_stage_reusing_the_dagster_trainings(scanned) -> None:
     project, _, _ = scanned
     root, runs = project.root, _training_runs(project)
-    _run(["git", "init", "-q"], root)
-    _run(["dvc", "init", "-q"], root)
-    repro = _run(["dvc", "repro"], root)
+    run_in_project(["git", "init", "-q"], root)
+    run_in_project(["dvc", "init", "-q"], root)
+    repro = run_in_project(["dvc", "repro"], root)
     for stage in (f"train@{TASK}-{MODEL}", f"train-encoder@{TASK}-{MODEL}-{DINOV3}", "report"):
         assert f"Running stage '{stage}'" in repro
     assert repro.count("reused the identical finished training") == 2
     assert _training_runs(project) == runs  # no second MLflow run for either encoder
     assert "## Encoder scale" in (root / "reports" / "benchmark.md").read_text()
-    assert "Running stage" not in _run(["dvc", "repro"], root)
+    assert "Running stage" not in run_in_project(["dvc", "repro"], root)

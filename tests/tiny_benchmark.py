@@ -3,7 +3,10 @@ one epoch, and every output (data, runs, MLflow store) under a temporary root.""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,3 +53,13 @@ def copy_project_files(root: Path, names: Sequence[str]) -> None:
         else:
             shutil.copy(source, target)
 
+
+
+def run_in_project(command: list[str], cwd: Path) -> str:
+    """Run `command` in the project copy `cwd` (its code first on PYTHONPATH, the virtual environment first
+    on PATH); its output, or a failed assertion showing it."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pages import Browser, button_xpath
 from services import graphql
@@ -82,3 +83,27 @@ def wait_for_backfill(dagster_url: str, backfill_id: str, timeout_s: float = BAC
         if time.monotonic() > deadline:
             raise AssertionError(f"backfill {backfill_id} still {status} after {timeout_s:.0f} s: {runs}")
         time.sleep(5)
+
+
+class CheckRow(NamedTuple):
+    """One row of an asset check's execution history."""
+
+    partition: str
+    result: str
+    icon: str
+    target_links: list[str]
+    description: str
+
+
+def check_history_rows(browser: Browser, count: int) -> list[CheckRow] | None:
+    """The rows of the check's execution history shown (newest first), once `count` rows are shown."""
+    rows = []
+    for row in browser.visible("//table//tbody//tr"):
+        cells = row.find_elements("tag name", "td")
+        if len(cells) < 5:
+            continue
+        icon = cells[0].find_element("css selector", "[role=img]").get_attribute("aria-label")
+        links = [link.get_attribute("href") for link in cells[2].find_elements("tag name", "a")]
+        texts = [cell.text.strip() for cell in cells]
+        rows.append(CheckRow(texts[3], texts[0], icon, links, texts[4]))
+    return rows if len(rows) == count else None

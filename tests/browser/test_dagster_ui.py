@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("selenium", reason="the browser suite drives Chromium with selenium (the dev extra)")
 
-from dagster_pages import Backfill, open_page  # noqa: E402
+from dagster_pages import Backfill, check_history_rows, open_page  # noqa: E402
 from outcomes import check_outcomes, report_tables  # noqa: E402
 from pages import Browser  # noqa: E402
 
@@ -66,7 +66,8 @@ def test_each_check_result_names_its_partition_and_training(browser: Browser, da
     open_page(browser, f"{dagster_ui}/assets/trained_model?view=checks&checkDetail={BEATS_BASELINE}")
     browser.click("//*[normalize-space()='Execution history']", "the check's Execution history tab")
     expected = {outcome.partition: outcome for outcome in check_outcomes(project.root)}
-    rows = browser.wait(lambda: _history_rows(browser, len(expected)), "one check result per partition")
+    shown = browser.wait(lambda: check_history_rows(browser, len(expected)), "one check result per partition")
+    rows = {row.partition: (row.result, row.icon, row.target_links, row.description) for row in shown}
     browser.shot("04-dagster-check-history")
     backfill_runs = {run.run_id for run in materialized.runs}
     assert set(rows) == set(expected)
@@ -88,19 +89,6 @@ def _materializing_run(root: Path, asset: str, partition: str) -> str:
         wanted = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition])
         return instance.fetch_materializations(wanted, limit=1).records[0].event_log_entry.run_id
 
-
-def _history_rows(browser: Browser, count: int) -> dict[str, tuple[str, str, list[str], str]] | None:
-    """Partition -> (result, result icon, target materialization links, description) of each row of the
-    check's execution history, once `count` rows are shown."""
-    rows = {}
-    for row in browser.visible("//table//tbody//tr"):
-        cells = row.find_elements("tag name", "td")
-        if len(cells) < 5:
-            continue
-        icon = cells[0].find_element("css selector", "[role=img]").get_attribute("aria-label")
-        links = [link.get_attribute("href") for link in cells[2].find_elements("tag name", "a")]
-        rows[cells[3].text.strip()] = (cells[0].text.strip(), icon, links, cells[4].text.strip())
-    return rows if len(rows) == count else None
 
 
 def test_lineage_catalog_partitions_and_checks_agree(browser: Browser, dagster_ui: str,

@@ -14,7 +14,13 @@ import pytest
 
 pytest.importorskip("selenium", reason="the browser suite drives Chromium with selenium (the dev extra)")
 
-from dagster_pages import Backfill, materialize_all, open_page, wait_for_backfill  # noqa: E402
+from dagster_pages import (  # noqa: E402
+    Backfill,
+    check_history_rows,
+    materialize_all,
+    open_page,
+    wait_for_backfill,
+)
 from outcomes import check_outcomes  # noqa: E402
 from pages import Browser  # noqa: E402
 
@@ -61,11 +67,12 @@ def test_after_it_each_partition_s_newest_check_result_keeps_its_severity(
     latest = _latest_trainings(project.root)
     open_page(browser, f"{dagster_ui}/assets/trained_model?view=checks&checkDetail={BEATS_BASELINE}")
     browser.click("//*[normalize-space()='Execution history']", "the check's Execution history tab")
-    rows = browser.wait(lambda: _rows(browser, 2 * len(outcomes)), "two check results per partition")
+    rows = browser.wait(lambda: check_history_rows(browser, 2 * len(outcomes)),
+                        "two check results per partition")
     browser.shot("13-dagster-check-history-second-backfill")
     newest: dict[str, tuple[str, str, list[str]]] = {}
-    for partition, result, icon, links in rows:  # newest first
-        newest.setdefault(partition, (result, icon, links))
+    for row in rows:  # newest first
+        newest.setdefault(row.partition, (row.result, row.icon, row.target_links))
     for partition, (result, icon, links) in newest.items():
         outcome = outcomes[partition]
         assert result == ("Passed" if outcome.passed else "Failed"), (partition, result)
@@ -78,16 +85,3 @@ def test_after_it_each_partition_s_newest_check_result_keeps_its_severity(
                           r"Partitions\n100% filled", "the lineage node's checks and partitions")
     browser.shot("14-dagster-lineage-second-backfill")
 
-
-def _rows(browser: Browser, count: int) -> list[tuple[str, str, str, list[str]]] | None:
-    """(partition, result, result icon, target materialization links) of each row of the check's execution
-    history, newest first, once `count` rows are shown."""
-    rows = []
-    for row in browser.visible("//table//tbody//tr"):
-        cells = row.find_elements("tag name", "td")
-        if len(cells) < 5:
-            continue
-        icon = cells[0].find_element("css selector", "[role=img]").get_attribute("aria-label")
-        links = [link.get_attribute("href") for link in cells[2].find_elements("tag name", "a")]
-        rows.append((cells[3].text.strip(), cells[0].text.strip(), icon, links))
-    return rows if len(rows) == count else None
