@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from declared_projects import SEGY_SOURCE, declared_params, write_segy_project
-from test_dvc import COPIED, _run
-from tiny_benchmark import copy_project_files
+from test_dvc import COPIED
+from tiny_benchmark import copy_project_files, run_in_project
 
 PREPARES = ["prepare@das", "prepare@horizons"]
 
@@ -26,15 +26,15 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw.update(tasks=["das", "horizons"], models=["unet"])
     raw["profiles"]["demo"]["data"]["synthetic"].update(train_count=4, test_count=2, shapes={"das": [28, 28]})
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    _run(["git", "init", "-q"], root)
-    _run(["dvc", "init", "-q"], root)
-    _run(["dvc", "config", "core.analytics", "false"], root)
-    _run(["dvc", "repro", *PREPARES], root)
+    run_in_project(["git", "init", "-q"], root)
+    run_in_project(["dvc", "init", "-q"], root)
+    run_in_project(["dvc", "config", "core.analytics", "false"], root)
+    run_in_project(["dvc", "repro", *PREPARES], root)
     return root
 
 
 def _stale(root: Path, *stages: str) -> set[str]:
-    return set(json.loads(_run(["dvc", "status", "--json", *stages], root)))
+    return set(json.loads(run_in_project(["dvc", "status", "--json", *stages], root)))
 
 
 def test_editing_a_declared_task_reruns_only_its_own_stages(repo_copy: Path) -> None:
@@ -43,5 +43,5 @@ def test_editing_a_declared_task_reruns_only_its_own_stages(repo_copy: Path) -> 
     params["declared_tasks"]["horizons"]["source"]["val"] = [104, 104]
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert _stale(repo_copy, "raw", *PREPARES) == {"raw"}
-    _run(["dvc", "repro", "--single-item", "raw"], repo_copy)
+    run_in_project(["dvc", "repro", "--single-item", "raw"], repo_copy)
     assert _stale(repo_copy, "raw", *PREPARES) == {"prepare@horizons"}
