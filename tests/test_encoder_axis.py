@@ -63,7 +63,7 @@ def test_dagster_trains_each_encoder_in_its_partition_and_registers_it(scanned) 
     assert project.settings.benchmark_models == (MODEL, SCAN)
     assert trained == {f"{MODEL}|{TASK}", f"{SCAN}|{TASK}"}
     client, _ = _mlflow(project)
-    encoders = {client.getrun_in_project(run_id).data.params["encoder"] for run_id in _training_runs(project)}
+    encoders = {client.get_run(run_id).data.params["encoder"] for run_id in _training_runs(project)}
     assert encoders == {"vit_small_patch14_dinov2", DINOV3}
     assert client.get_registered_model(f"geofm-{TASK}-{SCAN}").aliases
 
@@ -76,7 +76,7 @@ def test_the_report_has_the_scale_table_in_dagster_and_mlflow(scanned) -> None:
     assert "## Encoder scale" in tables and "random initialisation" in tables
     assert "| DINOv3 ViT-S/16 |" in tables.split("## Encoder scale")[1]
     client, store = _mlflow(project)
-    parent = store.benchmarkrun_in_project(project.settings)
+    parent = store.benchmark_run(project.settings)
     logged = {item.path for item in client.list_artifacts(parent, "report")}
     assert {"report/scale_das.csv", "report/benchmark.md"} <= logged
     scale = Path(client.download_artifacts(parent, "report/scale_das.csv", str(project.root))).read_text()
